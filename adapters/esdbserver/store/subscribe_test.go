@@ -17,7 +17,7 @@ type checkpoint uint64
 
 func newRecorder() *recorder { return &recorder{ch: make(chan any, 1<<16)} }
 
-func (r *recorder) Event(rec *Record) error      { r.ch <- rec.clone(); return nil }
+func (r *recorder) Event(rec *Record) error     { r.ch <- rec.clone(); return nil }
 func (r *recorder) Checkpoint(pos uint64) error { r.ch <- checkpoint(pos); return nil }
 func (r *recorder) CaughtUp() error             { r.ch <- caughtUp{}; return nil }
 

@@ -1,0 +1,226 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+)
+
+// Source is where settings come from.
+type Source struct {
+	// Flags holds the flags given on the command line, keyed by the
+	// environment variable they override (Setting.Env). Flags left at their
+	// default must not be in the map.
+	Flags map[string]string
+	// FlagNames maps Setting.Env to the flag name the command uses for it,
+	// for error messages; Setting.Flag when absent.
+	FlagNames map[string]string
+	// LookupEnv is os.LookupEnv in production. An empty variable counts as
+	// unset.
+	LookupEnv func(string) (string, bool)
+}
+
+// Value resolves one setting: flag, then environment, then def. origin names
+// where the value came from, for error messages.
+func (s Source) Value(env, def string) (value, origin string) {
+	if v, ok := s.Flags[env]; ok {
+		name := s.FlagNames[env]
+		if name == "" {
+			if set, known := Lookup(env); known {
+				name = set.Flag
+			}
+		}
+		return v, "--" + name
+	}
+	if s.LookupEnv != nil {
+		if v, ok := s.LookupEnv(env); ok && v != "" {
+			return v, env
+		}
+	}
+	return def, env + " (default)"
+}
+
+// Logging configures log/slog.
+type Logging struct {
+	Level  slog.Level
+	Format string // "text" or "json"
+}
+
+// Config is the configuration of `portal serve`.
+type Config struct {
+	HTTPAddr string
+	DataDir  string
+	// PublicURL is empty when not configured: use PublicURLFor once the HTTP
+	// listener is bound.
+	PublicURL string
+	// EventStoreURL is the esdb:// connection string; empty runs the embedded
+	// event store on EventStoreListen.
+	EventStoreURL    string
+	EventStoreListen string
+	// MongoURL is the read-model database; empty runs the embedded one.
+	MongoURL string
+	// SMTPURL is the mail server; empty writes mail to the outbox folder.
+	SMTPURL string
+	Logging Logging
+}
+
+// EventStoreDataDir is where the embedded event store keeps its files.
+func (c Config) EventStoreDataDir() string { return filepath.Join(c.DataDir, "eventstore") }
+
+// PublicURLFor returns the configured public URL, or "http://" + the address
+// the HTTP server is bound to.
+func (c Config) PublicURLFor(bound net.Addr) string {
+	if c.PublicURL != "" {
+		return c.PublicURL
+	}
+	return "http://" + bound.String()
+}
+
+// EventStore is the configuration of `portal eventstore`.
+type EventStore struct {
+	ListenAddr string
+	DataDir    string
+	Logging    Logging
+}
+
+// LoadLogging resolves PORTAL_LOG_LEVEL and PORTAL_LOG_FORMAT.
+func LoadLogging(src Source) (Logging, error) {
+	var errs []error
+	var l Logging
+
+	level, origin := src.Value(EnvLogLevel, DefaultLogLevel)
+	if err := l.Level.UnmarshalText([]byte(level)); err != nil {
+		errs = append(errs, invalid(origin, level, "want debug, info, warn or error"))
+	}
+
+	format, origin := src.Value(EnvLogFormat, DefaultLogFormat)
+	switch f := strings.ToLower(format); f {
+	case "text", "json":
+		l.Format = f
+	default:
+		errs = append(errs, invalid(origin, format, "want text or json"))
+	}
+	return l, errors.Join(errs...)
+}
+
+// Load resolves and validates the configuration of `portal serve`. All
+// problems are reported at once.
+func Load(src Source) (Config, error) {
+	var errs []error
+	check := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	var c Config
+	var origin string
+
+	c.HTTPAddr, origin = src.Value(EnvHTTPAddr, DefaultHTTPAddr)
+	check(validateHostPort(origin, c.HTTPAddr))
+
+	c.DataDir, origin = src.Value(EnvDataDir, DefaultDataDir)
+	if strings.TrimSpace(c.DataDir) == "" {
+		check(invalid(origin, c.DataDir, "must not be empty"))
+	}
+
+	c.PublicURL, origin = src.Value(EnvPublicURL, "")
+	if c.PublicURL != "" {
+		check(validateURL(origin, c.PublicURL, "http", "https"))
+		c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	}
+
+	c.EventStoreURL, origin = src.Value(EnvEventStoreURL, "")
+	if c.EventStoreURL != "" {
+		if _, err := esdb.ParseConnectionString(c.EventStoreURL); err != nil {
+			check(invalid(origin, c.EventStoreURL, err.Error()))
+		}
+	}
+
+	c.EventStoreListen, origin = src.Value(EnvEventStoreListen, DefaultEmbeddedEventStoreListen)
+	check(validateHostPort(origin, c.EventStoreListen))
+
+	c.MongoURL, origin = src.Value(EnvMongoURL, "")
+	if c.MongoURL != "" {
+		check(validateURL(origin, c.MongoURL, "mongodb", "mongodb+srv"))
+	}
+
+	c.SMTPURL, origin = src.Value(EnvSMTPURL, "")
+	if c.SMTPURL != "" {
+		check(validateURL(origin, c.SMTPURL, "smtp", "smtps"))
+	}
+
+	var err error
+	c.Logging, err = LoadLogging(src)
+	check(err)
+
+	return c, errors.Join(errs...)
+}
+
+// LoadEventStore resolves and validates the configuration of
+// `portal eventstore`. dataFlag, when non-empty, is the --data flag; it
+// overrides PORTAL_DATA_DIR/eventstore.
+func LoadEventStore(src Source, dataFlag string) (EventStore, error) {
+	var errs []error
+	var c EventStore
+	var origin string
+
+	c.ListenAddr, origin = src.Value(EnvEventStoreListen, DefaultStandaloneEventStoreListen)
+	if err := validateHostPort(origin, c.ListenAddr); err != nil {
+		errs = append(errs, err)
+	}
+
+	if dataFlag != "" {
+		c.DataDir = dataFlag
+	} else {
+		dir, origin := src.Value(EnvDataDir, DefaultDataDir)
+		if strings.TrimSpace(dir) == "" {
+			errs = append(errs, invalid(origin, dir, "must not be empty"))
+		}
+		c.DataDir = filepath.Join(dir, "eventstore")
+	}
+
+	var err error
+	c.Logging, err = LoadLogging(src)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	return c, errors.Join(errs...)
+}
+
+func invalid(origin, value, why string) error {
+	return fmt.Errorf("invalid %s %q: %s", origin, value, why)
+}
+
+func validateHostPort(origin, addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return invalid(origin, addr, "want host:port, e.g. 127.0.0.1:8080")
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || (n == 0 && port != "0") {
+		return invalid(origin, addr, "port must be a number from 0 to 65535")
+	}
+	return nil
+}
+
+func validateURL(origin, raw string, schemes ...string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return invalid(origin, raw, "not a URL")
+	}
+	for _, s := range schemes {
+		if strings.EqualFold(u.Scheme, s) {
+			if u.Host == "" {
+				return invalid(origin, raw, "missing host")
+			}
+			return nil
+		}
+	}
+	return invalid(origin, raw, "scheme must be "+strings.Join(schemes, " or "))
+}

@@ -1,0 +1,215 @@
+package config
+
+import (
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+)
+
+func envOf(vars map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) {
+		v, ok := vars[k]
+		return v, ok
+	}
+}
+
+func TestLoadDefaults(t *testing.T) {
+	c, err := Load(Source{LookupEnv: envOf(nil)})
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	want := Config{
+		HTTPAddr:         "127.0.0.1:8080",
+		DataDir:          "./data",
+		EventStoreListen: "127.0.0.1:0",
+		Logging:          Logging{Level: slog.LevelInfo, Format: "text"},
+	}
+	if c != want {
+		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
+	}
+	bound := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}
+	if got := c.PublicURLFor(bound); got != "http://127.0.0.1:8080" {
+		t.Errorf("default public URL = %q", got)
+	}
+	if got := c.EventStoreDataDir(); got != "data/eventstore" {
+		t.Errorf("event store data dir = %q", got)
+	}
+}
+
+func TestPrecedenceFlagOverEnvOverDefault(t *testing.T) {
+	env := envOf(map[string]string{
+		EnvHTTPAddr:  "127.0.0.1:9000",
+		EnvDataDir:   "/var/lib/portal",
+		EnvLogLevel:  "debug",
+		EnvPublicURL: "https://portal.example.org/",
+		EnvMongoURL:  "", // empty counts as unset
+	})
+	flags := map[string]string{
+		EnvHTTPAddr:  "127.0.0.1:9100",
+		EnvLogFormat: "json",
+	}
+	c, err := Load(Source{Flags: flags, LookupEnv: env})
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	checks := []struct{ name, got, want string }{
+		{"flag beats env", c.HTTPAddr, "127.0.0.1:9100"},
+		{"env beats default", c.DataDir, "/var/lib/portal"},
+		{"flag beats default", c.Logging.Format, "json"},
+		{"public URL from env, trailing slash trimmed", c.PublicURL, "https://portal.example.org"},
+		{"empty env is unset", c.MongoURL, ""},
+		{"default", c.EventStoreListen, "127.0.0.1:0"},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s: got %q, want %q", ch.name, ch.got, ch.want)
+		}
+	}
+	if c.Logging.Level != slog.LevelDebug {
+		t.Errorf("log level = %v, want debug from env", c.Logging.Level)
+	}
+}
+
+func TestExplicitEmptyFlagBeatsEnv(t *testing.T) {
+	// `--eventstore-url=` selects the embedded store even if the environment
+	// names a remote one.
+	c, err := Load(Source{
+		Flags:     map[string]string{EnvEventStoreURL: ""},
+		LookupEnv: envOf(map[string]string{EnvEventStoreURL: "esdb://remote:2113?tls=false"}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.EventStoreURL != "" {
+		t.Errorf("EventStoreURL = %q, want empty", c.EventStoreURL)
+	}
+}
+
+func TestLoadAcceptsProductionValues(t *testing.T) {
+	c, err := Load(Source{LookupEnv: envOf(map[string]string{
+		EnvHTTPAddr:      "0.0.0.0:8080",
+		EnvEventStoreURL: "esdb://eventstore:2113?tls=false",
+		EnvMongoURL:      "mongodb://mongo:27017/?replicaSet=rs0",
+		EnvSMTPURL:       "smtp://mailpit:1025",
+		EnvPublicURL:     "http://localhost:8080",
+		EnvLogLevel:      "WARN",
+		EnvLogFormat:     "JSON",
+	})})
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if c.Logging.Level != slog.LevelWarn || c.Logging.Format != "json" {
+		t.Errorf("logging = %+v", c.Logging)
+	}
+}
+
+func TestLoadValidation(t *testing.T) {
+	tests := []struct {
+		name  string
+		env   map[string]string
+		flags map[string]string
+		want  []string // substrings of the error
+	}{
+		{"address without port", map[string]string{EnvHTTPAddr: "localhost"}, nil,
+			[]string{"PORTAL_HTTP_ADDR", `"localhost"`, "host:port"}},
+		{"port out of range", nil, map[string]string{EnvHTTPAddr: "127.0.0.1:70000"},
+			[]string{"--http-addr", "port"}},
+		{"port not a number", map[string]string{EnvEventStoreListen: "127.0.0.1:http"}, nil,
+			[]string{"PORTAL_EVENTSTORE_LISTEN", "port"}},
+		{"event store URL with wrong scheme", map[string]string{EnvEventStoreURL: "http://eventstore:2113"}, nil,
+			[]string{"PORTAL_EVENTSTORE_URL"}},
+		{"public URL not absolute", map[string]string{EnvPublicURL: "portal.example.org"}, nil,
+			[]string{"PORTAL_PUBLIC_URL", "scheme"}},
+		{"public URL unparsable", map[string]string{EnvPublicURL: "http://[::1"}, nil,
+			[]string{"PORTAL_PUBLIC_URL", "not a URL"}},
+		{"mongo URL wrong scheme", map[string]string{EnvMongoURL: "postgres://db"}, nil,
+			[]string{"PORTAL_MONGO_URL", "mongodb"}},
+		{"smtp URL without host", map[string]string{EnvSMTPURL: "smtp://"}, nil,
+			[]string{"PORTAL_SMTP_URL", "missing host"}},
+		{"log level", map[string]string{EnvLogLevel: "loud"}, nil,
+			[]string{"PORTAL_LOG_LEVEL", "loud"}},
+		{"log format", nil, map[string]string{EnvLogFormat: "xml"},
+			[]string{"--log-format", "text or json"}},
+		{"empty data dir flag", nil, map[string]string{EnvDataDir: " "},
+			[]string{"--data-dir", "empty"}},
+		{"all problems at once", map[string]string{EnvHTTPAddr: "x", EnvLogFormat: "xml"}, nil,
+			[]string{"PORTAL_HTTP_ADDR", "PORTAL_LOG_FORMAT"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(Source{Flags: tt.flags, LookupEnv: envOf(tt.env)})
+			if err == nil {
+				t.Fatal("Load succeeded, want an error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestFlagNamesInErrors(t *testing.T) {
+	// `portal eventstore` calls its flag --listen, not --eventstore-listen.
+	_, err := LoadEventStore(Source{
+		Flags:     map[string]string{EnvEventStoreListen: "nope"},
+		FlagNames: map[string]string{EnvEventStoreListen: "listen"},
+	}, "")
+	if err == nil || !strings.Contains(err.Error(), "--listen") {
+		t.Fatalf("error %v does not name --listen", err)
+	}
+}
+
+func TestLoadEventStore(t *testing.T) {
+	c, err := LoadEventStore(Source{LookupEnv: envOf(nil)}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ListenAddr != "127.0.0.1:2113" || c.DataDir != "data/eventstore" {
+		t.Errorf("defaults = %+v", c)
+	}
+
+	c, err = LoadEventStore(Source{
+		Flags:     map[string]string{EnvEventStoreListen: "127.0.0.1:0"},
+		LookupEnv: envOf(map[string]string{EnvEventStoreListen: "127.0.0.1:3000", EnvDataDir: "/srv/portal"}),
+	}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ListenAddr != "127.0.0.1:0" || c.DataDir != "/srv/portal/eventstore" {
+		t.Errorf("flag/env = %+v", c)
+	}
+
+	c, err = LoadEventStore(Source{LookupEnv: envOf(map[string]string{EnvDataDir: "/srv/portal"})}, "/tmp/es")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DataDir != "/tmp/es" {
+		t.Errorf("--data should win over PORTAL_DATA_DIR: %+v", c)
+	}
+}
+
+func TestSettingsTable(t *testing.T) {
+	seenEnv := map[string]bool{}
+	seenFlag := map[string]bool{}
+	for _, s := range Settings() {
+		if !strings.HasPrefix(s.Env, "PORTAL_") {
+			t.Errorf("%s: variables start with PORTAL_", s.Env)
+		}
+		if seenEnv[s.Env] || seenFlag[s.Flag] {
+			t.Errorf("duplicate setting %s / --%s", s.Env, s.Flag)
+		}
+		seenEnv[s.Env], seenFlag[s.Flag] = true, true
+		if s.Usage == "" || s.DefaultDoc == "" {
+			t.Errorf("%s: document usage and default", s.Env)
+		}
+		if _, ok := Lookup(s.Env); !ok {
+			t.Errorf("Lookup(%s) failed", s.Env)
+		}
+	}
+	if len(KnownEnv()) != len(Settings()) {
+		t.Error("KnownEnv and Settings disagree")
+	}
+}

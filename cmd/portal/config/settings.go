@@ -1,0 +1,91 @@
+// Package config resolves the portal's configuration from command-line flags
+// and PORTAL_* environment variables. A flag given on the command line wins
+// over the environment, and the environment wins over the default.
+//
+// The table returned by Settings is the single list of variables the portal
+// knows; the README, the compose file and the CLI flags are checked against it.
+package config
+
+// Names of the environment variables the portal reads.
+const (
+	EnvHTTPAddr         = "PORTAL_HTTP_ADDR"
+	EnvDataDir          = "PORTAL_DATA_DIR"
+	EnvPublicURL        = "PORTAL_PUBLIC_URL"
+	EnvEventStoreURL    = "PORTAL_EVENTSTORE_URL"
+	EnvEventStoreListen = "PORTAL_EVENTSTORE_LISTEN"
+	EnvMongoURL         = "PORTAL_MONGO_URL"
+	EnvSMTPURL          = "PORTAL_SMTP_URL"
+	EnvLogLevel         = "PORTAL_LOG_LEVEL"
+	EnvLogFormat        = "PORTAL_LOG_FORMAT"
+)
+
+// Defaults that are not derived from other settings.
+const (
+	DefaultHTTPAddr = "127.0.0.1:8080"
+	DefaultDataDir  = "./data"
+	// DefaultEmbeddedEventStoreListen lets `serve` pick a free loopback port
+	// for the in-process event store: nothing outside the process needs it.
+	DefaultEmbeddedEventStoreListen = "127.0.0.1:0"
+	// DefaultStandaloneEventStoreListen is where `portal eventstore` listens:
+	// a fixed port, the one EventStoreDB uses, so clients know where to go.
+	// It equals esdbserver.DefaultListenAddr.
+	DefaultStandaloneEventStoreListen = "127.0.0.1:2113"
+	DefaultLogLevel                   = "info"
+	DefaultLogFormat                  = "text"
+)
+
+// Setting describes one configuration value: its environment variable, the
+// flag that overrides it, and its default as documented.
+type Setting struct {
+	Env     string
+	Flag    string
+	Default string // the literal default, "" when empty or derived
+	// DefaultDoc describes the default for people (README, --help).
+	DefaultDoc string
+	Usage      string
+}
+
+// Settings returns every setting the portal reads, in documentation order.
+func Settings() []Setting {
+	return []Setting{
+		{Env: EnvHTTPAddr, Flag: "http-addr", Default: DefaultHTTPAddr, DefaultDoc: "`" + DefaultHTTPAddr + "`",
+			Usage: "host:port the HTTP server listens on (port 0 picks a free port)"},
+		{Env: EnvDataDir, Flag: "data-dir", Default: DefaultDataDir, DefaultDoc: "`" + DefaultDataDir + "`",
+			Usage: "directory for the embedded servers' data (event store under eventstore/)"},
+		{Env: EnvPublicURL, Flag: "public-url", DefaultDoc: "`http://` + the bound HTTP address",
+			Usage: "absolute URL people use to reach the portal (links in mails); default http:// + the bound HTTP address"},
+		{Env: EnvEventStoreURL, Flag: "eventstore-url", DefaultDoc: "empty: embedded event store",
+			Usage: "esdb:// connection string of an EventStoreDB/KurrentDB; empty runs the embedded store"},
+		{Env: EnvEventStoreListen, Flag: "eventstore-listen", Default: DefaultEmbeddedEventStoreListen,
+			DefaultDoc: "`" + DefaultEmbeddedEventStoreListen + "` for `serve`, `" + DefaultStandaloneEventStoreListen + "` for `eventstore`",
+			Usage:      "address of the embedded event store (loopback only)"},
+		{Env: EnvMongoURL, Flag: "mongo-url", DefaultDoc: "empty: embedded FerretDB (not wired yet)",
+			Usage: "mongodb:// URL of the read-model database; empty runs the embedded one"},
+		{Env: EnvSMTPURL, Flag: "smtp-url", DefaultDoc: "empty: `.eml` files in an outbox folder (not wired yet)",
+			Usage: "smtp:// or smtps:// URL of the mail server; empty writes mail to the outbox folder"},
+		{Env: EnvLogLevel, Flag: "log-level", Default: DefaultLogLevel, DefaultDoc: "`" + DefaultLogLevel + "`",
+			Usage: "debug, info, warn or error"},
+		{Env: EnvLogFormat, Flag: "log-format", Default: DefaultLogFormat, DefaultDoc: "`" + DefaultLogFormat + "`",
+			Usage: "text or json"},
+	}
+}
+
+// KnownEnv returns the names of all PORTAL_* variables the portal reads.
+func KnownEnv() []string {
+	settings := Settings()
+	names := make([]string, len(settings))
+	for i, s := range settings {
+		names[i] = s.Env
+	}
+	return names
+}
+
+// Lookup returns the setting for an environment variable name.
+func Lookup(env string) (Setting, bool) {
+	for _, s := range Settings() {
+		if s.Env == env {
+			return s, true
+		}
+	}
+	return Setting{}, false
+}

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/gin-gonic/gin"
+)
+
+// readinessTimeout bounds each dependency check behind /readyz.
+const readinessTimeout = 2 * time.Second
+
+// readinessProbeStream is read, never written: reading a stream that does not
+// exist is a cheap round trip that any user may make.
+const readinessProbeStream = "portal_readiness-probe"
+
+// readinessCheck is one dependency /readyz asks about.
+type readinessCheck struct {
+	name  string
+	check func(context.Context) error
+}
+
+func newRouter(logger *slog.Logger, checks []readinessCheck) *gin.Engine {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.Use(gin.CustomRecoveryWithWriter(io.Discard, func(c *gin.Context, rec any) {
+		logger.Error("panic in HTTP handler", "path", c.Request.URL.Path, "panic", rec)
+		c.AbortWithStatus(http.StatusInternalServerError)
+	}))
+
+	// /healthz: the process is alive and serving HTTP.
+	r.GET("/healthz", func(c *gin.Context) {
+		c.JSON(http.StatusOK, gin.H{"status": "ok"})
+	})
+	// /readyz: the dependencies answer; 503 names the ones that do not.
+	r.GET("/readyz", func(c *gin.Context) {
+		results := runChecks(c.Request.Context(), checks)
+		failing := []string{}
+		status := map[string]string{}
+		for _, ch := range checks {
+			if err := results[ch.name]; err != nil {
+				failing = append(failing, ch.name)
+				status[ch.name] = err.Error()
+				logger.Warn("not ready", "dependency", ch.name, "err", err)
+			} else {
+				status[ch.name] = "ok"
+			}
+		}
+		if len(failing) > 0 {
+			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "failing": failing, "checks": status})
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"status": "ready", "checks": status})
+	})
+	return r
+}
+
+// runChecks runs all checks concurrently, each bounded by readinessTimeout.
+func runChecks(ctx context.Context, checks []readinessCheck) map[string]error {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	results := make(map[string]error, len(checks))
+	for _, ch := range checks {
+		wg.Go(func() {
+			err := withTimeout(ctx, readinessTimeout, ch.check)
+			mu.Lock()
+			results[ch.name] = err
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return results
+}
+
+// withTimeout returns when f does or when the timeout passes, whichever comes
+// first: some client calls (waiting for a connection) ignore their context.
+func withTimeout(ctx context.Context, d time.Duration, f func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- f(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// pingEventStore reads one event of a stream that does not exist. Not found,
+// end of stream or an event all mean the store answered.
+func pingEventStore(ctx context.Context, client *esdb.Client) error {
+	deadline := readinessTimeout
+	stream, err := client.ReadStream(ctx, readinessProbeStream,
+		esdb.ReadStreamOptions{From: esdb.Start{}, Deadline: &deadline}, 1)
+	if err != nil {
+		if isNotFound(err) {
+			return nil
+		}
+		return err
+	}
+	defer stream.Close()
+	// A missing stream is reported on the first Recv, not by ReadStream.
+	if _, err := stream.Recv(); err != nil && !errors.Is(err, io.EOF) && !isNotFound(err) {
+		return err
+	}
+	return nil
+}
+
+func isNotFound(err error) bool {
+	// esdb.FromError reports ok only for nil errors; unwrap instead.
+	var esdbErr *esdb.Error
+	return errors.As(err, &esdbErr) && esdbErr.IsErrorCode(esdb.ErrorCodeResourceNotFound)
+}
