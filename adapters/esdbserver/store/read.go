@@ -83,6 +83,9 @@ var ErrInvalidPosition = errors.New("position is not on a record")
 // *StreamDeletedError for a tombstoned one. fn's record is valid only during
 // the call.
 func (s *Store) ReadStream(stream string, from uint64, backwards bool, count uint64, fn func(*Record) error) error {
+	// Records past the head are applied but maybe not yet on disk: no
+	// reader may see them (a crash could take them back).
+	durable := s.head.Load()
 	var h head
 	var ret retention
 	err := s.read(func() (err error) {
@@ -121,7 +124,7 @@ func (s *Store) ReadStream(stream string, from uint64, backwards bool, count uin
 	now := s.now()
 	next := from
 	for count > 0 {
-		page, more, err := s.streamPage(stream, next, backwards, last, min(count, pageSize))
+		page, more, err := s.streamPage(stream, next, backwards, last, durable, min(count, pageSize))
 		if err != nil {
 			return err
 		}
@@ -151,8 +154,9 @@ func (s *Store) ReadStream(stream string, from uint64, backwards bool, count uin
 }
 
 // streamPage reads up to n records of stream starting at revision from,
-// never beyond revision last. more reports that the page was full.
-func (s *Store) streamPage(stream string, from uint64, backwards bool, last uint64, n uint64) (page []Record, more bool, err error) {
+// never beyond revision last nor position durable. more reports that the
+// page was full.
+func (s *Store) streamPage(stream string, from uint64, backwards bool, last, durable uint64, n uint64) (page []Record, more bool, err error) {
 	err = s.read(func() error {
 		prefix := streamPrefix(stream)
 		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: streamKey(stream, last+1)})
@@ -175,9 +179,16 @@ func (s *Store) streamPage(stream string, from uint64, backwards bool, last uint
 			if err != nil {
 				return err
 			}
-			if found {
-				page = append(page, rec)
+			if !found {
+				continue
 			}
+			if rec.Position > durable {
+				if backwards {
+					continue
+				}
+				break // later revisions are later in the log too
+			}
+			page = append(page, rec)
 		}
 		more = uint64(len(page)) == n
 		return it.Error()
@@ -306,7 +317,7 @@ func (s *Store) ResolveLink(link *Record) (Record, bool) {
 		rec, found, err = readStreamRecord(s.db, stream, rev)
 		return err
 	})
-	return rec, found
+	return rec, found && rec.Position <= s.head.Load()
 }
 
 func parseLink(data []byte) (rev uint64, stream string, ok bool) {

@@ -124,7 +124,7 @@ func (s *Store) SubscribeStream(ctx context.Context, stream string, from uint64,
 		var page []Record
 		more := false
 		if next <= DeletedStreamRevision {
-			if page, more, err = s.streamPage(stream, next, false, math.MaxInt64, pageSize); err != nil {
+			if page, more, err = s.streamPage(stream, next, false, math.MaxInt64, headPos, pageSize); err != nil {
 				return err
 			}
 		}

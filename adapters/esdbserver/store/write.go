@@ -141,7 +141,22 @@ type writer struct {
 func (s *Store) writeLoop(next uint64) {
 	defer s.writerWG.Done()
 	w := &writer{s: s, next: next, lastWritten: s.head.Load()}
-	batch := make([]*writeOp, 0, s.maxOps)
+	// The writer decides and applies batch N+1 while batch N's fsync is in
+	// flight; the syncer acknowledges batches in order once they are on
+	// disk. One batch in the channel plus one syncing keeps the disk busy
+	// without letting decisions run far ahead of durability.
+	pending := make(chan *pendingBatch, 1)
+	synced := make(chan struct{})
+	go func() {
+		defer close(synced)
+		for pb := range pending {
+			s.finish(pb)
+		}
+	}()
+	defer func() {
+		close(pending)
+		<-synced
+	}()
 	for {
 		var first *writeOp
 		select {
@@ -150,76 +165,120 @@ func (s *Store) writeLoop(next uint64) {
 			// Close waited for every sender, so what is queued now is all
 			// there will ever be: finish it.
 			for {
-				batch = batch[:0]
-				w.fill(&batch)
+				batch := w.fill(nil)
 				if len(batch) == 0 {
 					return
 				}
-				w.commit(batch)
+				pending <- w.commit(batch)
 			}
 		}
-		batch = append(batch[:0], first)
-		w.fill(&batch)
-		w.commit(batch)
+		pending <- w.commit(w.fill([]*writeOp{first}))
 	}
 }
 
-func (w *writer) fill(batch *[]*writeOp) {
-	for len(*batch) < w.s.maxOps {
+func (w *writer) fill(batch []*writeOp) []*writeOp {
+	for len(batch) < w.s.maxOps {
 		select {
 		case op := <-w.s.ops:
-			*batch = append(*batch, op)
+			batch = append(batch, op)
 		default:
-			return
+			return batch
 		}
 	}
+	return batch
 }
 
-// commit applies ops to one indexed batch (so later ops see earlier ones) and
-// makes them durable with a single synced commit.
-func (w *writer) commit(ops []*writeOp) {
+// pendingBatch is a batch applied to the database (so the writer's next
+// decisions see it) whose fsync may still be in flight.
+type pendingBatch struct {
+	b      *pebble.Batch
+	ops    []*writeOp // every op of the batch, answered once b is durable
+	wrote  int        // how many ops added records
+	events uint64
+	last   uint64 // position of the batch's last record
+	err    error  // apply failed
+}
+
+// commit decides ops against one indexed batch (so later ops see earlier
+// ones, and the previous batch, which is already applied) and applies it
+// with a synced write whose fsync the syncer waits for.
+func (w *writer) commit(ops []*writeOp) *pendingBatch {
 	s := w.s
-	b := s.db.NewIndexedBatch()
-	defer b.Close()
+	pb := &pendingBatch{b: s.db.NewIndexedBatch(), ops: ops}
 	now := s.now()
-	startNext := w.next
-	var wrote []*writeOp
 	for _, op := range ops {
 		if f := s.failed.Load(); f != nil {
 			op.err = fmt.Errorf("event store refuses writes after a failed commit: %w", *f)
 			continue
 		}
-		changed, err := w.apply(b, op, now)
+		changed, err := w.apply(pb.b, op, now)
 		if err != nil {
 			op.err = err
 			continue
 		}
 		if changed {
-			wrote = append(wrote, op)
+			pb.wrote++
+			pb.events += uint64(len(op.events))
 		}
 	}
-	if len(wrote) > 0 {
-		if err := b.Commit(pebble.Sync); err != nil {
-			s.log.Error("event store commit failed; refusing further writes", "err", err)
-			s.failed.Store(&err)
-			w.next, w.lastWritten = startNext, s.head.Load()
-			for _, op := range wrote {
+	if pb.wrote == 0 {
+		return pb
+	}
+	pb.last = w.lastWritten
+	// ApplyNoSyncWait is Pebble's pipelined form of Commit(Sync): the batch
+	// is in the WAL and visible to the next decisions when it returns, and
+	// SyncWait (in finish) returns once it is on disk. Readers never see it
+	// before that, because they stop at Store.head, which only finish moves.
+	if err := s.db.ApplyNoSyncWait(pb.b, pebble.Sync); err != nil {
+		pb.err = err
+		s.fail(err)
+	}
+	return pb
+}
+
+// finish waits until pb is durable, then publishes the new head and
+// answers its ops. Batches arrive in commit order, and the WAL syncs in that
+// order, so acknowledging in order never reports a write whose
+// predecessors could still be lost.
+func (s *Store) finish(pb *pendingBatch) {
+	err := pb.err
+	if pb.wrote > 0 && err == nil {
+		if err = pb.b.SyncWait(); err != nil {
+			s.fail(err)
+		}
+	}
+	pb.b.Close()
+	if err == nil {
+		if f := s.failed.Load(); f != nil {
+			// An earlier batch failed: this one was decided on state that
+			// may not be on disk.
+			err = *f
+		}
+	}
+	switch {
+	case err != nil:
+		for _, op := range pb.ops {
+			if op.err == nil {
 				op.result, op.err = WriteResult{}, fmt.Errorf("event store commit failed: %w", err)
 			}
-		} else {
-			var events uint64
-			for _, op := range wrote {
-				events += uint64(len(op.events))
-			}
-			s.stats.Commits.Add(1)
-			s.stats.Appends.Add(uint64(len(wrote)))
-			s.stats.EventsWritten.Add(events)
-			s.head.Store(w.lastWritten)
-			s.notify.broadcast()
 		}
+	case pb.wrote > 0:
+		s.stats.Commits.Add(1)
+		s.stats.Appends.Add(uint64(pb.wrote))
+		s.stats.EventsWritten.Add(pb.events)
+		s.head.Store(pb.last)
+		s.notify.broadcast()
 	}
-	for _, op := range ops {
+	for _, op := range pb.ops {
 		close(op.done)
+	}
+}
+
+// fail stops all further writes: after a failed commit the writer's view
+// (positions, heads) may no longer match the disk.
+func (s *Store) fail(err error) {
+	if s.failed.CompareAndSwap(nil, &err) {
+		s.log.Error("event store commit failed; refusing further writes until restart", "err", err)
 	}
 }
 
