@@ -9,13 +9,11 @@ import (
 //	l <position:8>                 → encoded Record            (the log, $all order)
 //	s <len(stream)> <stream> <rev:8> → position                 (stream index)
 //	h <stream>                      → head: last revision, flags
-//	e <event id:16>                 → position                 (idempotency lookups)
 //	v                               → format version
 const (
-	prefixLog     = 'l'
-	prefixStream  = 's'
-	prefixHead    = 'h'
-	prefixEventID = 'e'
+	prefixLog    = 'l'
+	prefixStream = 's'
+	prefixHead   = 'h'
 )
 
 var keyFormatVersion = []byte("v")
@@ -46,10 +44,6 @@ func streamKeyRevision(k []byte) uint64 { return binary.BigEndian.Uint64(k[len(k
 
 func headKey(stream string) []byte {
 	return append([]byte{prefixHead}, stream...)
-}
-
-func eventIDKey(id [16]byte) []byte {
-	return append([]byte{prefixEventID}, id[:]...)
 }
 
 func encodePosition(pos uint64) []byte { return binary.BigEndian.AppendUint64(nil, pos) }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 )
 
 // FormatVersion is the on-disk layout this build reads and writes.
@@ -118,10 +119,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		opts.MaxBatchOps = 256
 	}
 	cache := pebble.NewCache(opts.CacheSize)
-	db, err := pebble.Open(dir, &pebble.Options{
-		Cache:  cache,
-		Logger: pebbleLogger{opts.Logger},
-	})
+	db, err := pebble.Open(dir, pebbleOptions(cache, opts.Logger))
 	if err != nil {
 		cache.Unref()
 		return nil, explainOpenError(dir, err)
@@ -145,9 +143,31 @@ func Open(dir string, opts Options) (*Store, error) {
 		s.closeDB()
 		return nil, err
 	}
+	recent := newRecentIDs(recentIDCapacity)
+	if err := s.seedRecentIDs(recent); err != nil {
+		s.closeDB()
+		return nil, fmt.Errorf("event store: reading the log tail: %w", err)
+	}
 	s.writerWG.Add(1)
-	go s.writeLoop(next)
+	go s.writeLoop(next, recent)
 	return s, nil
+}
+
+func pebbleOptions(cache *pebble.Cache, logger *slog.Logger) *pebble.Options {
+	o := &pebble.Options{
+		Cache:  cache,
+		Logger: pebbleLogger{logger},
+		// Bigger memtables mean fewer, larger flushes of the append-only log;
+		// memory stays bounded (at most two are live at a time).
+		MemTableSize: 16 << 20,
+	}
+	// Most point lookups the writer makes are for keys that do not exist
+	// (a new stream's head, a stream without metadata): bloom filters let
+	// them skip every table.
+	for i := range o.Levels {
+		o.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	return o
 }
 
 func checkDataDir(dir string) error {

@@ -376,3 +376,43 @@ func TestAppendAfterCloseFails(t *testing.T) {
 		t.Fatalf("read after close: %v", err)
 	}
 }
+
+func TestRecentIDsEvictOldest(t *testing.T) {
+	r := newRecentIDs(2)
+	a, b, c := newEventID(), newEventID(), newEventID()
+	r.add(a, 1)
+	r.add(b, 2)
+	r.add(a, 3) // a again: its newer entry must survive the eviction of the older one
+	r.add(c, 4)
+	if p, ok := r.lookup(a); !ok || p != 3 {
+		t.Fatalf("a = %d %v, want 3", p, ok)
+	}
+	if _, ok := r.lookup(b); ok {
+		t.Fatal("b should have been evicted")
+	}
+	if p, ok := r.lookup(c); !ok || p != 4 {
+		t.Fatalf("c = %d %v, want 4", p, ok)
+	}
+}
+
+func TestIdempotentAnyRetryAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := ev("A")
+	first, err := s.Append(context.Background(), "restart", any_, []ProposedEvent{e})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = openTest(t, dir, Options{})
+	again := mustAppend(t, s, "restart", any_, e)
+	if again != first {
+		t.Fatalf("retry after restart: %+v, want %+v", again, first)
+	}
+	if recs, _ := readStream(t, s, "restart"); len(recs) != 1 {
+		t.Fatalf("stream holds %d events, want 1", len(recs))
+	}
+}

@@ -133,14 +133,15 @@ func (s *Store) submit(ctx context.Context, op *writeOp) (WriteResult, error) {
 // writer is the state owned by the write loop.
 type writer struct {
 	s           *Store
+	recent      *recentIDs
 	next        uint64 // position of the next record
 	lastWritten uint64 // position of the last record added to a batch
 	buf         []byte
 }
 
-func (s *Store) writeLoop(next uint64) {
+func (s *Store) writeLoop(next uint64, recent *recentIDs) {
 	defer s.writerWG.Done()
-	w := &writer{s: s, next: next, lastWritten: s.head.Load()}
+	w := &writer{s: s, recent: recent, next: next, lastWritten: s.head.Load()}
 	// The writer decides and applies batch N+1 while batch N's fsync is in
 	// flight; the syncer acknowledges batches in order once they are on
 	// disk. One batch in the channel plus one syncing keeps the disk busy
@@ -406,17 +407,9 @@ func (w *writer) retryOfAny(b *pebble.Batch, op *writeOp) (done bool, err error)
 	if len(op.events) == 0 {
 		return false, nil
 	}
-	v, closer, err := b.Get(eventIDKey(op.events[0].ID))
-	if errors.Is(err, pebble.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return true, err
-	}
-	pos, ok := decodePosition(v)
-	closer.Close()
+	pos, ok := w.recent.lookup(op.events[0].ID)
 	if !ok {
-		return true, fmt.Errorf("%w: bad event-id index entry", errCorruptRecord)
+		return false, nil
 	}
 	rec, found, err := readLogRecord(b, pos)
 	if err != nil {
@@ -545,9 +538,7 @@ func (w *writer) put(b *pebble.Batch, rec *Record, indexID bool) error {
 		return err
 	}
 	if indexID {
-		if err := b.Set(eventIDKey(rec.ID), pos, nil); err != nil {
-			return err
-		}
+		w.recent.add(rec.ID, rec.Position)
 	}
 	w.lastWritten = rec.Position
 	w.next += uint64(len(w.buf)) + recordOverhead
