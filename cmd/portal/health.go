@@ -2,15 +2,16 @@ package main
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"sync"
 	"time"
 
-	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/gin-gonic/gin"
+
+	"github.com/orgportal/onboarding/commands"
+	"github.com/orgportal/onboarding/domain"
 )
 
 // readinessTimeout bounds each dependency check behind /readyz.
@@ -18,7 +19,7 @@ const readinessTimeout = 2 * time.Second
 
 // readinessProbeStream is read, never written: reading a stream that does not
 // exist is a cheap round trip that any user may make.
-const readinessProbeStream = "portal_readiness-probe"
+const readinessProbeStream domain.StreamName = "portal_readiness-probe"
 
 // readinessCheck is one dependency /readyz asks about.
 type readinessCheck struct {
@@ -93,28 +94,10 @@ func withTimeout(ctx context.Context, d time.Duration, f func(context.Context) e
 	}
 }
 
-// pingEventStore reads one event of a stream that does not exist. Not found,
-// end of stream or an event all mean the store answered.
-func pingEventStore(ctx context.Context, client *esdb.Client) error {
-	deadline := readinessTimeout
-	stream, err := client.ReadStream(ctx, readinessProbeStream,
-		esdb.ReadStreamOptions{From: esdb.Start{}, Deadline: &deadline}, 1)
-	if err != nil {
-		if isNotFound(err) {
-			return nil
-		}
-		return err
-	}
-	defer stream.Close()
-	// A missing stream is reported on the first Recv, not by ReadStream.
-	if _, err := stream.Recv(); err != nil && !errors.Is(err, io.EOF) && !isNotFound(err) {
-		return err
-	}
-	return nil
-}
-
-func isNotFound(err error) bool {
-	// esdb.FromError reports ok only for nil errors; unwrap instead.
-	var esdbErr *esdb.Error
-	return errors.As(err, &esdbErr) && esdbErr.IsErrorCode(esdb.ErrorCodeResourceNotFound)
+// pingEventStore loads a stream that is never written: a missing stream is
+// the healthy answer, and the adapter replaces a client that gave up after
+// an outage, so readiness recovers without a restart.
+func pingEventStore(ctx context.Context, events commands.EventStore) error {
+	_, err := events.Load(ctx, readinessProbeStream)
+	return err
 }

@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/url"
 	"sync"
-
-	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 
 	"github.com/orgportal/onboarding/cmd/portal/config"
 )
@@ -85,21 +82,6 @@ func (h gatedHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 
 func (h gatedHandler) WithGroup(name string) slog.Handler {
 	return gatedHandler{next: h.next.WithGroup(name), gate: h.gate}
-}
-
-// esdbLogging routes the EventStore client's logs into slog.
-func esdbLogging(logger *slog.Logger) esdb.LoggingFunc {
-	return func(level esdb.LogLevel, format string, args ...any) {
-		// The client's info lines (discovery attempts) are chatter for us.
-		l := slog.LevelDebug
-		switch level {
-		case esdb.LogWarn:
-			l = slog.LevelWarn
-		case esdb.LogError:
-			l = slog.LevelError
-		}
-		logger.Log(context.Background(), l, fmt.Sprintf(format, args...))
-	}
 }
 
 // redactURL hides a password in a URL before it is logged.

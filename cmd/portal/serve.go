@@ -9,10 +9,10 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
-
 	"github.com/orgportal/onboarding/adapters/esdbserver"
+	"github.com/orgportal/onboarding/adapters/eventstoredb"
 	"github.com/orgportal/onboarding/cmd/portal/config"
+	"github.com/orgportal/onboarding/domain"
 )
 
 // runServe wires the portal and serves until ctx is cancelled. Each step
@@ -50,40 +50,39 @@ func runServe(ctx context.Context, cfg config.Config, logger *slog.Logger) error
 	}
 
 	// 2. Event store client (the official one, also for the embedded server).
-	client, err := newEventStoreClient(eventStoreURL, logger)
+	conn, err := eventstoredb.Dial(ctx, eventStoreURL, logger.With("component", "esdb-client"))
 	if err != nil {
 		return err
 	}
 	defer func() {
-		if err := client.Close(); err != nil {
+		if err := conn.Close(); err != nil {
 			logger.Warn("event store client close", "err", err)
 		}
 	}()
 
-	// 3. Event codec and command handlers: later issues.
+	// 3. Event codec and the write side's event store; command handlers next.
+	registry, err := domain.NewRegistry()
+	if err != nil {
+		return fmt.Errorf("event registry: %w", err)
+	}
+	codec, err := eventstoredb.NewCodec(registry)
+	if err != nil {
+		return err
+	}
+	events, err := eventstoredb.NewStore(conn, codec)
+	if err != nil {
+		return err
+	}
 	// 4. Read models (MongoDB or embedded FerretDB) and projections: later issues.
 	// 5. Mail (SMTP or outbox folder): later issues.
 
 	// 6. HTTP: health endpoints now; the API and portal pages later.
 	router := newRouter(logger, []readinessCheck{
-		{name: "eventstore", check: func(ctx context.Context) error { return pingEventStore(ctx, client) }},
+		{name: "eventstore", check: func(ctx context.Context) error { return pingEventStore(ctx, events) }},
 	})
 
 	// 7. Serve until SIGINT/SIGTERM.
 	return serveHTTP(ctx, cfg, router, logger)
-}
-
-func newEventStoreClient(connectionString string, logger *slog.Logger) (*esdb.Client, error) {
-	conf, err := esdb.ParseConnectionString(connectionString)
-	if err != nil {
-		return nil, fmt.Errorf("event store connection string %q: %w", redactURL(connectionString), err)
-	}
-	conf.Logger = esdbLogging(logger.With("component", "esdb-client"))
-	client, err := esdb.NewClient(conf)
-	if err != nil {
-		return nil, fmt.Errorf("event store client: %w", err)
-	}
-	return client, nil
 }
 
 // serveHTTP listens on cfg.HTTPAddr and serves h until ctx is cancelled, then

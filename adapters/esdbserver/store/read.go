@@ -89,7 +89,7 @@ func (s *Store) ReadStream(stream string, from uint64, backwards bool, count uin
 	var h head
 	var ret retention
 	err := s.read(func() (err error) {
-		if h, err = readHead(s.db, stream); err != nil {
+		if h, err = durableHead(s.db, stream, durable); err != nil {
 			return err
 		}
 		if h.tombstoned {
@@ -98,7 +98,7 @@ func (s *Store) ReadStream(stream string, from uint64, backwards bool, count uin
 		if h.lastRevision < 0 {
 			return ErrStreamNotFound
 		}
-		if ret, err = readRetention(s.db, stream); err != nil {
+		if ret, err = durableRetention(s.db, stream, durable); err != nil {
 			return err
 		}
 		if ret.softDeleted() {
@@ -336,4 +336,52 @@ func parseLink(data []byte) (rev uint64, stream string, ok bool) {
 		}
 	}
 	return 0, "", false
+}
+
+// durableHead is a stream's state as of position durable: the writer's
+// head key may already include a batch whose fsync is still in flight, so
+// readers derive the head from the stream index instead, ignoring entries
+// past durable.
+func durableHead(r pebble.Reader, stream string, durable uint64) (head, error) {
+	prefix := streamPrefix(stream)
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: upperBound(prefix)})
+	if err != nil {
+		return head{}, err
+	}
+	defer it.Close()
+	h := head{lastRevision: -1}
+	for ok := it.Last(); ok; ok = it.Prev() {
+		pos, valid := decodePosition(it.Value())
+		if !valid {
+			return head{}, fmt.Errorf("%w: bad stream index entry for %q", errCorruptRecord, stream)
+		}
+		if pos > durable {
+			continue
+		}
+		rev := streamKeyRevision(it.Key())
+		if rev == DeletedStreamRevision {
+			h.tombstoned = true
+			continue // the last event before the tombstone
+		}
+		h.lastRevision = int64(rev)
+		return h, nil
+	}
+	return h, it.Error()
+}
+
+// durableRetention is readRetention as of position durable.
+func durableRetention(r pebble.Reader, stream string, durable uint64) (retention, error) {
+	if IsMetastream(stream) {
+		return metastreamRetention, nil
+	}
+	meta := MetastreamOf(stream)
+	h, err := durableHead(r, meta, durable)
+	if err != nil || h.lastRevision < 0 {
+		return retention{}, err
+	}
+	rec, ok, err := readStreamRecord(r, meta, uint64(h.lastRevision))
+	if err != nil || !ok {
+		return retention{}, err
+	}
+	return parseRetention(rec.Data), nil
 }

@@ -38,6 +38,10 @@ type Options struct {
 	Now func() time.Time
 	// MaxBatchOps caps how many appends share one commit; 256 when zero.
 	MaxBatchOps int
+
+	// beforeSync, when set, runs after a batch is applied and before its
+	// fsync is awaited (tests hold a batch in that window).
+	beforeSync func()
 }
 
 // Store is an open event store. All methods are safe for concurrent use.
@@ -47,6 +51,7 @@ type Store struct {
 	log    *slog.Logger
 	now    func() time.Time
 	maxOps int
+	opts   Options
 
 	ops      chan *writeOp
 	writerWG sync.WaitGroup
@@ -130,6 +135,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		log:    opts.Logger,
 		now:    opts.Now,
 		maxOps: opts.MaxBatchOps,
+		opts:   opts,
 		ops:    make(chan *writeOp, 1024),
 		stop:   make(chan struct{}),
 	}

@@ -416,3 +416,48 @@ func TestIdempotentAnyRetryAcrossRestart(t *testing.T) {
 		t.Fatalf("stream holds %d events, want 1", len(recs))
 	}
 }
+
+// Pebble makes a batch visible before its fsync completes; readers must not
+// see it until it is durable, since a crash could still take it back.
+func TestReadersNeverSeeUnsyncedRecords(t *testing.T) {
+	applied := make(chan struct{})
+	release := make(chan struct{})
+	hold := false
+	s := openTest(t, t.TempDir(), Options{beforeSync: func() {
+		if hold {
+			close(applied)
+			<-release
+		}
+	}})
+	mustAppend(t, s, "durable", noStream, ev("A"))
+	hold = true // the writer goroutine reads it only after the next op is queued
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Append(context.Background(), "pending", noStream, []ProposedEvent{ev("B")})
+		if err == nil {
+			_, err = s.Tombstone(context.Background(), "durable", any_)
+		}
+		done <- err
+	}()
+	<-applied // "pending" is applied in Pebble, its fsync not yet awaited
+
+	if _, err := readStream(t, s, "pending"); !errors.Is(err, ErrStreamNotFound) {
+		t.Fatalf("read of an unsynced stream: %v, want not found", err)
+	}
+	var all []Record
+	s.ReadAll(0, false, End, func(r *Record) error { all = append(all, *r); return nil })
+	if len(all) != 1 || all[0].Stream != "durable" {
+		t.Fatalf("$all shows %d records before the sync, want only the durable one", len(all))
+	}
+	hold = false
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if recs, err := readStream(t, s, "pending"); err != nil || len(recs) != 1 {
+		t.Fatalf("after the sync: %d records, %v", len(recs), err)
+	}
+	if _, err := readStream(t, s, "durable"); err == nil {
+		t.Fatal("tombstoned stream still readable")
+	}
+}

@@ -101,7 +101,8 @@ func (s *Store) SubscribeStream(ctx context.Context, stream string, from uint64,
 	next := from // next revision to deliver
 	if from == End {
 		var h head
-		if err := s.read(func() (err error) { h, err = readHead(s.db, stream); return err }); err != nil {
+		durable := s.head.Load()
+		if err := s.read(func() (err error) { h, err = durableHead(s.db, stream, durable); return err }); err != nil {
 			return err
 		}
 		next = uint64(h.lastRevision + 1)
@@ -112,10 +113,10 @@ func (s *Store) SubscribeStream(ctx context.Context, stream string, from uint64,
 		var h head
 		var ret retention
 		err := s.read(func() (err error) {
-			if h, err = readHead(s.db, stream); err != nil {
+			if h, err = durableHead(s.db, stream, headPos); err != nil {
 				return err
 			}
-			ret, err = readRetention(s.db, stream)
+			ret, err = durableRetention(s.db, stream, headPos)
 			return err
 		})
 		if err != nil {

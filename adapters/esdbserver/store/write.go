@@ -244,6 +244,9 @@ func (w *writer) commit(ops []*writeOp) *pendingBatch {
 func (s *Store) finish(pb *pendingBatch) {
 	err := pb.err
 	if pb.wrote > 0 && err == nil {
+		if hook := s.opts.beforeSync; hook != nil {
+			hook()
+		}
 		if err = pb.b.SyncWait(); err != nil {
 			s.fail(err)
 		}
