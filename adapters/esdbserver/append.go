@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/orgportal/onboarding/adapters/esdbserver/store"
@@ -88,11 +90,15 @@ func (s *streamsService) readAppend(call streams.Streams_AppendServer) (appendRe
 		size += len(pm.Data) + len(pm.CustomMetadata)
 		if size > MaxAppendSize {
 			req.events = nil
+			call.SetTrailer(metadata.Pairs(trailerException, "maximum-append-size-exceeded", "maximum-append-size", strconv.Itoa(MaxAppendSize)))
 			problem = status.Errorf(codes.InvalidArgument, "append to %q is larger than the maximum append size of %d bytes: split it into several appends", req.stream, MaxAppendSize)
 			continue
 		}
 		ev, err := proposedEvent(pm, len(req.events))
 		if err != nil {
+			if errors.Is(err, errMissingMetadata) {
+				call.SetTrailer(metadata.Pairs(trailerException, "missing-required-metadata-property", "required-metadata-properties", "type,content-type"))
+			}
 			problem = err
 			continue
 		}
@@ -133,11 +139,11 @@ func proposedEvent(pm *streams.AppendReq_ProposedMessage, index int) (store.Prop
 	}
 	typ, ok := pm.Metadata["type"]
 	if !ok || typ == "" {
-		return store.ProposedEvent{}, status.Errorf(codes.InvalidArgument, "event %d has no \"type\" in its metadata", index)
+		return store.ProposedEvent{}, missingMetadata(index, "type")
 	}
 	ct, ok := pm.Metadata["content-type"]
 	if !ok {
-		return store.ProposedEvent{}, status.Errorf(codes.InvalidArgument, "event %d has no \"content-type\" in its metadata", index)
+		return store.ProposedEvent{}, missingMetadata(index, "content-type")
 	}
 	return store.ProposedEvent{
 		ID:       id,
@@ -146,6 +152,24 @@ func proposedEvent(pm *streams.AppendReq_ProposedMessage, index int) (store.Prop
 		Metadata: pm.CustomMetadata,
 		Data:     pm.Data,
 	}, nil
+}
+
+var errMissingMetadata = errors.New("missing required metadata property")
+
+// missingMetadata is an InvalidArgument status that errors.Is recognises.
+type missingMetadataError struct {
+	index int
+	key   string
+}
+
+func missingMetadata(index int, key string) error { return &missingMetadataError{index, key} }
+
+func (e *missingMetadataError) Error() string {
+	return fmt.Sprintf("event %d has no %q in its metadata", e.index, e.key)
+}
+func (e *missingMetadataError) Is(target error) bool { return target == errMissingMetadata }
+func (e *missingMetadataError) GRPCStatus() *status.Status {
+	return status.New(codes.InvalidArgument, e.Error())
 }
 
 func wrongExpectedVersion(e *store.WrongExpectedVersionError) *streams.AppendResp_WrongExpectedVersion {

@@ -1767,7 +1767,12 @@ func testAppendSizeLimit(t *testing.T, e *env) {
 	}
 	_, trailer, err := rawAppend(ctx, raw, stream, proposed("BlobStored", "application/octet-stream", bytes.Repeat([]byte{'y'}, limit+1)))
 	requireStatus(t, err, codes.InvalidArgument)
-	t.Logf("over-limit trailers: %v", trailer)
+	if got := trailer.Get("exception"); len(got) != 1 || got[0] != "maximum-append-size-exceeded" {
+		t.Errorf("over-limit append: exception trailer %v, want maximum-append-size-exceeded (as EventStoreDB sends)", got)
+	}
+	if got := trailer.Get("maximum-append-size"); len(got) != 1 || got[0] != "1048576" {
+		t.Errorf("over-limit append: maximum-append-size trailer %v, want 1048576", got)
+	}
 
 	requireEventIDs(t, e.client, stream, ids(small, under))
 }
@@ -1784,7 +1789,9 @@ func testAppendMissingMetadata(t *testing.T, e *env) {
 		if status.Code(err) != codes.InvalidArgument {
 			t.Errorf("%s: got %v, want status InvalidArgument", tc.name, err)
 		}
-		t.Logf("%s: trailers %v", tc.name, trailer)
+		if got := trailer.Get("exception"); len(got) != 1 || got[0] != "missing-required-metadata-property" {
+			t.Errorf("%s: exception trailer %v, want missing-required-metadata-property (as EventStoreDB sends)", tc.name, got)
+		}
 	}
 	requireNotFound(t, e.client, stream, esdb.ReadStreamOptions{})
 }

@@ -126,12 +126,6 @@ func jsonEvent(eventType string, data string) esdb.EventData {
 	}
 }
 
-func jsonEventWithID(id uuid.UUID, eventType string, data string) esdb.EventData {
-	ev := jsonEvent(eventType, data)
-	ev.EventID = id
-	return ev
-}
-
 // numberedEvents makes n JSON events of one type whose data is {"n":i}.
 func numberedEvents(eventType string, from, n int) []esdb.EventData {
 	events := make([]esdb.EventData, 0, n)

@@ -59,6 +59,7 @@ type reader struct {
 	uuidAsString bool
 	resolveLinks bool
 	filter       func(*store.Record) bool
+	msg          eventMessage
 }
 
 func (r *reader) readCount(o *streams.ReadReq_Options, count uint64) error {
@@ -178,21 +179,33 @@ func (s *subscriber) CaughtUp() error {
 	return s.r.call.Send(&streams.ReadResp{Content: &streams.ReadResp_CaughtUp_{CaughtUp: &streams.ReadResp_CaughtUp{}}})
 }
 
+// eventMessage is the reusable envelope of one event on a read stream.
+type eventMessage struct {
+	resp        streams.ReadResp
+	content     streams.ReadResp_Event
+	ev          streams.ReadResp_ReadEvent
+	pos         streams.ReadResp_ReadEvent_CommitPosition
+	event, link recordedMessage
+}
+
 // sendEvent sends one record, resolving it first when it is a link and the
 // client asked for that.
 func (r *reader) sendEvent(rec *store.Record) error {
-	ev := &streams.ReadResp_ReadEvent{
-		Position: &streams.ReadResp_ReadEvent_CommitPosition{CommitPosition: rec.Position},
-	}
+	m := &r.msg
+	m.pos.CommitPosition = rec.Position
+	m.ev.Position = &m.pos
+	m.ev.Event, m.ev.Link = nil, nil
 	if r.resolveLinks && rec.Type == store.TypeLink {
-		ev.Link = recordedEvent(rec, r.uuidAsString)
+		m.ev.Link = m.link.fill(rec, r.uuidAsString)
 		if target, ok := r.store.ResolveLink(rec); ok {
-			ev.Event = recordedEvent(&target, r.uuidAsString)
+			m.ev.Event = m.event.fill(&target, r.uuidAsString)
 		}
 	} else {
-		ev.Event = recordedEvent(rec, r.uuidAsString)
+		m.ev.Event = m.event.fill(rec, r.uuidAsString)
 	}
-	return r.call.Send(&streams.ReadResp{Content: &streams.ReadResp_Event{Event: ev}})
+	m.content.Event = &m.ev
+	m.resp.Content = &m.content
+	return r.call.Send(&m.resp)
 }
 
 // buildFilter compiles the $all filter, if any, and returns the checkpoint
