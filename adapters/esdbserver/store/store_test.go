@@ -461,3 +461,32 @@ func TestReadersNeverSeeUnsyncedRecords(t *testing.T) {
 		t.Fatal("tombstoned stream still readable")
 	}
 }
+
+func TestHeadCacheEvictsButStaysCorrect(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// Exact revisions keep working across rounds whether or not the head
+	// was cached.
+	for round := range 3 {
+		for i := range 50 {
+			exp := noStream
+			if round > 0 {
+				exp = exact(uint64(round - 1))
+			}
+			if _, err := s.Append(context.Background(), fmt.Sprintf("hc-%d", i), exp, []ProposedEvent{ev("A")}); err != nil {
+				t.Fatalf("round %d stream %d: %v", round, i, err)
+			}
+		}
+	}
+	c := newHeadCache(2)
+	c.put("a", head{lastRevision: 1})
+	c.put("b", head{lastRevision: 2})
+	c.put("a", head{lastRevision: 3}) // update: no eviction
+	c.put("c", head{lastRevision: 4}) // evicts a (oldest inserted)
+	if _, ok := c.m["a"]; ok || c.m["b"].lastRevision != 2 || c.m["c"].lastRevision != 4 {
+		t.Fatalf("cache after eviction: %v", c.m)
+	}
+}

@@ -134,6 +134,7 @@ func (s *Store) submit(ctx context.Context, op *writeOp) (WriteResult, error) {
 type writer struct {
 	s           *Store
 	recent      *recentIDs
+	heads       *headCache
 	next        uint64 // position of the next record
 	lastWritten uint64 // position of the last record added to a batch
 	buf         []byte
@@ -141,7 +142,7 @@ type writer struct {
 
 func (s *Store) writeLoop(next uint64, recent *recentIDs) {
 	defer s.writerWG.Done()
-	w := &writer{s: s, recent: recent, next: next, lastWritten: s.head.Load()}
+	w := &writer{s: s, recent: recent, heads: newHeadCache(headCacheCapacity), next: next, lastWritten: s.head.Load()}
 	// The writer decides and applies batch N+1 while batch N's fsync is in
 	// flight; the syncer acknowledges batches in order once they are on
 	// disk. One batch in the channel plus one syncing keeps the disk busy
@@ -290,7 +291,7 @@ func (s *Store) fail(err error) {
 // adds its records to b. It reads everything before writing anything, so a
 // refused op leaves b untouched. changed reports whether records were added.
 func (w *writer) apply(b *pebble.Batch, op *writeOp, now time.Time) (changed bool, err error) {
-	h, err := readHead(b, op.stream)
+	h, err := w.head(b, op.stream)
 	if err != nil {
 		return false, err
 	}
@@ -299,7 +300,7 @@ func (w *writer) apply(b *pebble.Batch, op *writeOp, now time.Time) (changed boo
 	}
 	var ret retention
 	if !IsMetastream(op.stream) {
-		if ret, err = readRetention(b, op.stream); err != nil {
+		if ret, err = w.retention(b, op.stream); err != nil {
 			return false, err
 		}
 	}
@@ -374,7 +375,7 @@ func (w *writer) applyAppend(b *pebble.Batch, op *writeOp, h head, ret retention
 		}
 	}
 	last := int64(first) + int64(len(op.events)) - 1
-	if err := writeHead(b, op.stream, head{lastRevision: last}); err != nil {
+	if err := w.setHead(b, op.stream, head{lastRevision: last}); err != nil {
 		return false, err
 	}
 	op.result = WriteResult{Revision: last, Position: w.lastWritten}
@@ -421,7 +422,7 @@ func (w *writer) retryOfAny(b *pebble.Batch, op *writeOp) (done bool, err error)
 	if !found || rec.Stream != op.stream {
 		return false, nil
 	}
-	h, err := readHead(b, op.stream)
+	h, err := w.head(b, op.stream)
 	if err != nil {
 		return true, err
 	}
@@ -456,7 +457,7 @@ func (w *writer) applyTombstone(b *pebble.Batch, op *writeOp, h head, ret retent
 	if err := w.put(b, &rec, false); err != nil {
 		return false, err
 	}
-	if err := writeHead(b, op.stream, head{lastRevision: h.lastRevision, tombstoned: true}); err != nil {
+	if err := w.setHead(b, op.stream, head{lastRevision: h.lastRevision, tombstoned: true}); err != nil {
 		return false, err
 	}
 	op.result = WriteResult{Revision: DeletedStreamRevision, Position: w.lastWritten}
@@ -509,7 +510,7 @@ func checkTombstoneExpected(op *writeOp, h head, ret retention) error {
 // appendMetadata writes a $metadata record to stream's metastream.
 func (w *writer) appendMetadata(b *pebble.Batch, stream string, data []byte, created int64) error {
 	meta := MetastreamOf(stream)
-	mh, err := readHead(b, meta)
+	mh, err := w.head(b, meta)
 	if err != nil {
 		return err
 	}
@@ -525,7 +526,7 @@ func (w *writer) appendMetadata(b *pebble.Batch, stream string, data []byte, cre
 	if err := w.put(b, &rec, false); err != nil {
 		return err
 	}
-	return writeHead(b, meta, head{lastRevision: mh.lastRevision + 1})
+	return w.setHead(b, meta, head{lastRevision: mh.lastRevision + 1})
 }
 
 // put assigns rec the next position and adds it to the log and the stream
