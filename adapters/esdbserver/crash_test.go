@@ -501,7 +501,7 @@ func crashVerify(t *testing.T, dir, prefix string, h *crashHistory) {
 	if err != nil {
 		t.Fatalf("read $all: %v", err)
 	}
-	all, err := crashDrain(rs)
+	all, err := drain(rs)
 	if err != nil {
 		t.Fatalf("read $all: %v", err)
 	}
@@ -600,7 +600,7 @@ func crashVerify(t *testing.T, dir, prefix string, h *crashHistory) {
 		if err != nil {
 			t.Fatalf("read %s: %v", stream, err)
 		}
-		events, err := crashDrain(rs)
+		events, err := drain(rs)
 		var esErr *esdb.Error
 		if errors.As(err, &esErr) && esErr.Code() == esdb.ErrorCodeResourceNotFound {
 			events, err = nil, nil
@@ -638,17 +638,3 @@ func crashVerify(t *testing.T, dir, prefix string, h *crashHistory) {
 	t.Logf("store holds %d events in %d of %d attempted appends", len(seen), present, len(h.batches))
 }
 
-func crashDrain(rs *esdb.ReadStream) ([]*esdb.ResolvedEvent, error) {
-	defer rs.Close()
-	var out []*esdb.ResolvedEvent
-	for {
-		ev, err := rs.Recv()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return out, err
-		}
-		out = append(out, ev)
-	}
-}

@@ -198,6 +198,7 @@ func readAll(t *testing.T, c *esdb.Client, opts esdb.ReadAllOptions, count uint6
 }
 
 func drain(rs *esdb.ReadStream) ([]*esdb.ResolvedEvent, error) {
+	defer rs.Close()
 	var events []*esdb.ResolvedEvent
 	for {
 		ev, err := rs.Recv()

@@ -52,20 +52,8 @@ func (w *writer) setHead(b *pebble.Batch, stream string, h head) error {
 	return nil
 }
 
-// retention is readRetention through the head cache: most streams have no
-// metadata, and the cache knows it without a lookup.
+// retention is a stream's retention as the writer sees it; most streams
+// have no metadata, and the head cache knows it without a lookup.
 func (w *writer) retention(b *pebble.Batch, stream string) (retention, error) {
-	if IsMetastream(stream) {
-		return metastreamRetention, nil
-	}
-	meta := MetastreamOf(stream)
-	h, err := w.head(b, meta)
-	if err != nil || h.lastRevision < 0 {
-		return retention{}, err
-	}
-	rec, ok, err := readStreamRecord(b, meta, uint64(h.lastRevision))
-	if err != nil || !ok {
-		return retention{}, err
-	}
-	return parseRetention(rec.Data), nil
+	return loadRetention(b, stream, func(s string) (head, error) { return w.head(b, s) })
 }

@@ -48,14 +48,15 @@ func readStreamRecord(r pebble.Reader, stream string, rev uint64) (Record, bool,
 	return readLogRecord(r, pos)
 }
 
-// readRetention returns stream's current metadata, as far as the store acts
-// on it. Metastreams have the implicit retention of one event.
-func readRetention(r pebble.Reader, stream string) (retention, error) {
+// loadRetention returns stream's current metadata, as far as the store acts
+// on it, given how to find a stream's head (the writer's view, or the
+// durable one). Metastreams have the implicit retention of one event.
+func loadRetention(r pebble.Reader, stream string, headOf func(string) (head, error)) (retention, error) {
 	if IsMetastream(stream) {
 		return metastreamRetention, nil
 	}
 	meta := MetastreamOf(stream)
-	h, err := readHead(r, meta)
+	h, err := headOf(meta)
 	if err != nil || h.lastRevision < 0 {
 		return retention{}, err
 	}
@@ -369,19 +370,7 @@ func durableHead(r pebble.Reader, stream string, durable uint64) (head, error) {
 	return h, it.Error()
 }
 
-// durableRetention is readRetention as of position durable.
+// durableRetention is a stream's retention as of position durable.
 func durableRetention(r pebble.Reader, stream string, durable uint64) (retention, error) {
-	if IsMetastream(stream) {
-		return metastreamRetention, nil
-	}
-	meta := MetastreamOf(stream)
-	h, err := durableHead(r, meta, durable)
-	if err != nil || h.lastRevision < 0 {
-		return retention{}, err
-	}
-	rec, ok, err := readStreamRecord(r, meta, uint64(h.lastRevision))
-	if err != nil || !ok {
-		return retention{}, err
-	}
-	return parseRetention(rec.Data), nil
+	return loadRetention(r, stream, func(s string) (head, error) { return durableHead(r, s, durable) })
 }
