@@ -637,4 +637,3 @@ func crashVerify(t *testing.T, dir, prefix string, h *crashHistory) {
 	}
 	t.Logf("store holds %d events in %d of %d attempted appends", len(seen), present, len(h.batches))
 }
-
