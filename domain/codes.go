@@ -58,4 +58,13 @@ const (
 	CodePasswordTokenUsed      = "password_token_used"
 	CodePasswordTokenOutdated  = "password_token_superseded"
 	CodeAccountClosed          = "account_closed"
+
+	// Authentication (KindUnauthenticated).
+	CodeInvalidCredentials = "invalid_credentials"
+	CodeSessionInvalid     = "session_invalid"
+	CodeSessionEnded       = "session_ended"
+	CodeSessionExpired     = "session_expired"
+
+	// Sessions (KindConflict).
+	CodeSessionExists = "session_exists"
 )

@@ -25,6 +25,8 @@
 //	user-<UserID>               AccountCreated, PasswordSetupRequested, PasswordSet,
 //	                            PasswordResetRequested, PasswordResetCompleted, AccountClosed,
 //	                            SetPasswordEmailSent/Failed, PasswordResetEmailSent/Failed
+//	session-<SessionID>         SessionStarted, SessionEnded
+//	login-<sha256 hex>          LoginAccountLinked/Unlinked (global: sign-in by address alone)
 //
 // # Decisions
 //

@@ -32,6 +32,9 @@ const (
 	// KindGone: the thing existed but can no longer be used: an expired,
 	// revoked, superseded or used token (HTTP 410).
 	KindGone Kind = "gone"
+	// KindUnauthenticated: the caller's credentials or session do not
+	// identify anyone (HTTP 401): a failed sign-in, or a dead session.
+	KindUnauthenticated Kind = "unauthenticated"
 )
 
 // Error makes a bare Kind usable as an errors.Is target.
@@ -107,6 +110,11 @@ func Forbidden(code, format string, args ...any) *Error {
 // Gone reports something that existed but can no longer be used (KindGone).
 func Gone(code, format string, args ...any) *Error {
 	return newError(KindGone, code, format, args...)
+}
+
+// Unauthenticated reports failed authentication (KindUnauthenticated).
+func Unauthenticated(code, format string, args ...any) *Error {
+	return newError(KindUnauthenticated, code, format, args...)
 }
 
 // IsKind reports whether err, or any error it wraps, is a domain error of

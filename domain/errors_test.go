@@ -31,6 +31,7 @@ func TestError_ConstructorsSetTheirKind(t *testing.T) {
 	for kind, err := range map[Kind]*Error{
 		KindInvalid: Invalid("c", "m"), KindNotFound: NotFound("c", "m"), KindConflict: Conflict("c", "m"),
 		KindForbidden: Forbidden("c", "m"), KindGone: Gone("c", "m"),
+		KindUnauthenticated: Unauthenticated("c", "m"),
 	} {
 		if err.Kind != kind || !errors.Is(err, kind) {
 			t.Errorf("%s constructor made %s", kind, err.Kind)

@@ -89,6 +89,12 @@ func allEvents() []func() Event {
 		func() Event { return &SetPasswordEmailFailed{} },
 		func() Event { return &PasswordResetEmailSent{} },
 		func() Event { return &PasswordResetEmailFailed{} },
+		// session-<id>
+		func() Event { return &SessionStarted{} },
+		func() Event { return &SessionEnded{} },
+		// login-<sha256 hex>
+		func() Event { return &LoginAccountLinked{} },
+		func() Event { return &LoginAccountUnlinked{} },
 	}
 }
 

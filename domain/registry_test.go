@@ -156,12 +156,14 @@ func TestEventTypeNamesAreStable(t *testing.T) {
 	want := []string{
 		"AccountClosed", "AccountCreated", "AlreadyMemberEmailFailed", "AlreadyMemberEmailSent",
 		"InvitationAccepted", "InvitationEmailFailed", "InvitationEmailSent", "InvitationResent", "InvitationRevoked",
+		"LoginAccountLinked", "LoginAccountUnlinked",
 		"MemberJoined", "MemberRemoved", "MemberRoleChanged",
 		"MembershipInvitationHeld", "MembershipInvitationReleased", "MembershipReleased", "MembershipReserved",
 		"OrganizationCreated", "PasswordResetCompleted", "PasswordResetEmailFailed", "PasswordResetEmailSent",
 		"PasswordResetRequested", "PasswordSet", "PasswordSetupRequested",
 		"RegistrationAttemptedByMember", "RegistrationEmailVerified", "RegistrationRejected", "RegistrationStarted",
-		"SelfServiceLinkConfigured", "SelfServiceLinkRotated", "SetPasswordEmailFailed", "SetPasswordEmailSent",
+		"SelfServiceLinkConfigured", "SelfServiceLinkRotated", "SessionEnded", "SessionStarted",
+		"SetPasswordEmailFailed", "SetPasswordEmailSent",
 		"UserInvited", "VerificationEmailFailed", "VerificationEmailSent",
 	}
 	if got := mustRegistry(t).Types(); !reflect.DeepEqual(got, want) {

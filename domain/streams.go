@@ -26,6 +26,11 @@ const (
 	// membership-<sha256(org, email)>: the uniqueness guard for one address
 	// in one organization; see MembershipStream.
 	CategoryMembership Category = "membership"
+	// session-<SessionID>: one sign-in.
+	CategorySession Category = "session"
+	// login-<sha256(email)>: the global sign-in index of one address; see
+	// LoginStream.
+	CategoryLogin Category = "login"
 )
 
 // StreamSeparator separates category and id.
@@ -74,6 +79,9 @@ func InvitationStream(id InvitationID) StreamName { return NewStreamName(Categor
 func RegistrationStream(id RegistrationID) StreamName {
 	return NewStreamName(CategoryRegistration, id)
 }
+
+// SessionStream names a sign-in's stream.
+func SessionStream(id SessionID) StreamName { return NewStreamName(CategorySession, id) }
 
 // UserStream names an account's stream.
 func UserStream(id UserID) StreamName { return NewStreamName(CategoryUser, id) }

@@ -23,16 +23,19 @@ const (
 	PurposeVerification    Purpose = "verification"
 	PurposePasswordSetup   Purpose = "password-setup"
 	PurposePasswordReset   Purpose = "password-reset"
+	// PurposeSession signs a sign-in session (Authorization: Bearer and the
+	// session cookie); ending the session stream kills it.
+	PurposeSession Purpose = "session"
 )
 
 // Purposes lists every purpose.
 func Purposes() []Purpose {
-	return []Purpose{PurposeInvitation, PurposeSelfServiceLink, PurposeVerification, PurposePasswordSetup, PurposePasswordReset}
+	return []Purpose{PurposeInvitation, PurposeSelfServiceLink, PurposeVerification, PurposePasswordSetup, PurposePasswordReset, PurposeSession}
 }
 
 func (p Purpose) valid() bool {
 	switch p {
-	case PurposeInvitation, PurposeSelfServiceLink, PurposeVerification, PurposePasswordSetup, PurposePasswordReset:
+	case PurposeInvitation, PurposeSelfServiceLink, PurposeVerification, PurposePasswordSetup, PurposePasswordReset, PurposeSession:
 		return true
 	}
 	return false

@@ -162,7 +162,7 @@ func TestErrorsDoNotContainTheToken(t *testing.T) {
 func TestIssueRejectsBadInput(t *testing.T) {
 	kr := newKeyring(t, newKey(t, 1))
 	for name, try := range map[string]func() error{
-		"unknown purpose": func() error { _, err := kr.Issue("session", "a", 1); return err },
+		"unknown purpose": func() error { _, err := kr.Issue("api-key", "a", 1); return err },
 		"empty id":        func() error { _, err := kr.Issue(tokens.PurposeInvitation, "", 1); return err },
 		"long id":         func() error { _, err := kr.Issue(tokens.PurposeInvitation, strings.Repeat("a", 65), 1); return err },
 		"odd id":          func() error { _, err := kr.Issue(tokens.PurposeInvitation, "a/b", 1); return err },
@@ -246,7 +246,7 @@ func TestSignerBindsOnePurpose(t *testing.T) {
 	if _, _, err := ver.Verify(tok); !errors.Is(err, tokens.ErrInvalidToken) {
 		t.Errorf("verification signer accepted an invitation token: %v", err)
 	}
-	if _, err := kr.For("session"); err == nil {
+	if _, err := kr.For("api-key"); err == nil {
 		t.Error("For accepted an unknown purpose")
 	}
 	// The signer satisfies a port declared with built-in types only.

@@ -1,0 +1,168 @@
+package commands
+
+import (
+	"context"
+
+	"github.com/orgportal/onboarding/domain"
+)
+
+// RegisterInput is what POST /join/{token} receives.
+type RegisterInput struct {
+	Token    string
+	Email    string
+	Name     string
+	Password string
+}
+
+// RegisterResult answers a registration. It looks the same whether or not
+// the address already belongs to a member; RegistrationID is for tests and
+// logs, the public answer needs only "check your mail".
+type RegisterResult struct {
+	RegistrationID domain.RegistrationID
+	Position       Position
+}
+
+// RegisterViaLink starts a self-service registration: the link must be
+// current and admit the address's domain; then a registration is recorded
+// and the mail reactor sends a verification mail, or, for an address that
+// already belongs to a member, a "you already have an account" mail. Both
+// paths validate and hash the password and write one event, so neither
+// the answer nor its timing tells them apart. Actor: self-service-link.
+func (h *Handlers) RegisterViaLink(ctx context.Context, req Request, in RegisterInput) (RegisterResult, error) {
+	req = h.withCorrelation(req)
+	org, generation, err := h.loadLink(ctx, in.Token)
+	if err != nil {
+		return RegisterResult{}, err
+	}
+	if err := org.Link.CheckToken(generation, h.clock()); err != nil {
+		return RegisterResult{}, err
+	}
+	email, err := domain.ParseEmail(in.Email)
+	if err != nil {
+		return RegisterResult{}, fieldError("email", err)
+	}
+	if err := org.Link.Admits(generation, email, h.clock()); err != nil {
+		return RegisterResult{}, err
+	}
+	if err := domain.CheckPassword(in.Password, email); err != nil {
+		return RegisterResult{}, fieldError("password", err)
+	}
+	hash, err := h.passwords.Hash(in.Password)
+	if err != nil {
+		return RegisterResult{}, err
+	}
+	guard, _, err := load(ctx, h.store, domain.MembershipStream(org.ID, email), domain.EvolveMembership)
+	if err != nil {
+		return RegisterResult{}, err
+	}
+	member := guard.Status == domain.MembershipActive
+	if member {
+		hash = "" // never keep a hash nobody will use
+	}
+	id := domain.RegistrationID(h.ids())
+	_, pos, err := update(ctx, h.store, domain.RegistrationStream(id), domain.EvolveRegistration, h.meta(req, domain.ActorSelfServiceLink),
+		func(s domain.RegistrationState) ([]domain.Event, error) {
+			return domain.DecideRegistration(s, domain.StartRegistration{
+				RegistrationID: id, OrgID: org.ID, Email: email, Name: in.Name, PasswordHash: hash,
+				LinkGeneration: generation, Link: org.Link, AlreadyMember: member, TTL: h.cfg.VerificationTTL,
+			}, h.clock())
+		})
+	if err != nil {
+		return RegisterResult{}, err
+	}
+	return RegisterResult{RegistrationID: id, Position: pos}, nil
+}
+
+func registrationNotFound() error {
+	return domain.NotFound(domain.CodeRegistrationNotFound, "this verification link is not valid; check that you copied the whole link")
+}
+
+// VerifyRegistration proves the address with the mailed token and makes
+// the person a member with the link's default role. The link is checked
+// again (it may have been rotated, disabled or used up since): a
+// registration it no longer admits is rejected with the link's gone code.
+// Actor: self-service-link.
+//
+// Steps: check the link, reserve the address, record the verification
+// (with the new user id, so a repeated request resumes), create the
+// account and its sign-in entry, add the member (counting one use of the
+// link). If the roster refuses at the end (a rotation raced the
+// verification), everything is taken back and the registration rejected.
+func (h *Handlers) VerifyRegistration(ctx context.Context, req Request, token string) (JoinResult, error) {
+	req = h.withCorrelation(req)
+	rawID, generation, err := verifyToken(h.tokens.Verification, token, registrationNotFound())
+	if err != nil {
+		return JoinResult{}, err
+	}
+	id := domain.RegistrationID(rawID)
+	reg, _, err := load(ctx, h.store, domain.RegistrationStream(id), domain.EvolveRegistration)
+	if err != nil {
+		return JoinResult{}, err
+	}
+	user := domain.UserID(h.ids())
+	if reg.Status == domain.RegistrationVerified {
+		user = reg.UserID // a repeat: resume, or the domain answers "already used"
+	}
+	// Decide without writing first: a dead token must not touch anything.
+	if _, err := domain.DecideRegistration(reg, domain.VerifyRegistrationEmail{Generation: generation, UserID: user}, h.clock()); err != nil {
+		return JoinResult{}, err
+	}
+	email, err := domain.ParseEmail(reg.Email)
+	if err != nil {
+		return JoinResult{}, err
+	}
+	meta := h.meta(req, domain.ActorSelfServiceLink)
+	reject := func(cause error) (JoinResult, error) {
+		_, _, _ = update(context.WithoutCancel(ctx), h.store, domain.RegistrationStream(id), domain.EvolveRegistration, meta,
+			func(s domain.RegistrationState) ([]domain.Event, error) {
+				return domain.DecideRegistration(s, domain.RejectRegistration{Code: domain.CodeOf(cause)}, h.clock())
+			})
+		return JoinResult{}, cause
+	}
+
+	org, _, err := load(ctx, h.store, domain.OrganizationStream(reg.OrgID), domain.EvolveOrganization)
+	if err != nil {
+		return JoinResult{}, err
+	}
+	_, joined := org.Member(user)
+	if !joined {
+		if err := org.Link.Admits(reg.LinkGeneration, email, h.clock()); err != nil {
+			return reject(err)
+		}
+	}
+	m := newMember{
+		UserID: user, OrgID: reg.OrgID, Email: email, Name: reg.Name, PasswordHash: reg.PasswordHash,
+		Via: domain.JoinedViaSelfServiceLink,
+		admit: func(s domain.OrganizationState) ([]domain.Event, error) {
+			return domain.DecideOrganization(s, domain.AdmitSelfServiceMember{
+				UserID: user, Email: email, Name: reg.Name, RegistrationID: id, LinkGeneration: reg.LinkGeneration,
+			}, h.clock())
+		},
+	}
+	if _, _, err := h.reserve(ctx, meta, m, ""); err != nil {
+		if domain.CodeOf(err) == domain.CodeAlreadyMember {
+			return reject(err)
+		}
+		return JoinResult{}, err
+	}
+	_, _, err = update(ctx, h.store, domain.RegistrationStream(id), domain.EvolveRegistration, meta,
+		func(s domain.RegistrationState) ([]domain.Event, error) {
+			return domain.DecideRegistration(s, domain.VerifyRegistrationEmail{Generation: generation, UserID: user}, h.clock())
+		})
+	if err != nil {
+		if domain.KindOf(err) != "" {
+			h.undoJoin(meta, m, "")
+		}
+		return JoinResult{}, err
+	}
+	pos, err := h.join(ctx, meta, m)
+	if err != nil {
+		if domain.KindOf(err) != "" {
+			// The roster refused: the link changed since the check above.
+			h.undoJoin(meta, m, "")
+			return reject(err)
+		}
+		return JoinResult{}, err
+	}
+	return JoinResult{UserID: user, OrgID: reg.OrgID, Position: pos}, nil
+}
