@@ -77,6 +77,26 @@ type child struct {
 	log   []string // every line so far, for failure messages
 	done  chan struct{}
 	err   error // from Wait, once done is closed
+
+	stdout lockedBuffer // what the portal printed on stdout
+}
+
+// lockedBuffer collects a child's stdout.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // startPortal runs the binary with args and an environment holding only the
@@ -96,11 +116,11 @@ func startPortal(t *testing.T, env map[string]string, args ...string) *child {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stdout = io.Discard
+	c := &child{t: t, cmd: cmd, lines: make(chan string, 1000), done: make(chan struct{})}
+	cmd.Stdout = &c.stdout
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	c := &child{t: t, cmd: cmd, lines: make(chan string, 1000), done: make(chan struct{})}
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 64*1024), 1024*1024)

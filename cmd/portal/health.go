@@ -30,8 +30,13 @@ type readinessCheck struct {
 func newRouter(logger *slog.Logger, checks []readinessCheck) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
+	// The client address is the connection's unless proxies are
+	// configured (runServe); Gin would otherwise believe any
+	// X-Forwarded-For, and rate limits would be trivial to dodge.
+	_ = r.SetTrustedProxies(nil)
 	r.Use(gin.CustomRecoveryWithWriter(io.Discard, func(c *gin.Context, rec any) {
-		logger.Error("panic in HTTP handler", "path", c.Request.URL.Path, "panic", rec)
+		// The route template, never the path: paths carry tokens.
+		logger.Error("panic in HTTP handler", "route", c.FullPath(), "panic", rec)
 		c.AbortWithStatus(http.StatusInternalServerError)
 	}))
 

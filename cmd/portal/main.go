@@ -53,7 +53,7 @@ func newApp(stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) *ap
 	a := &app{stdout: stdout, stderr: stderr, lookupEnv: lookupEnv}
 	a.serve = func(ctx context.Context, cfg config.Config) error {
 		logger := newLogger(a.stderr, cfg.Logging)
-		if err := runServe(ctx, cfg, logger); err != nil {
+		if err := runServe(ctx, cfg, logger, a.stdout); err != nil {
 			return err
 		}
 		logger.Info("portal stopped")
@@ -101,6 +101,9 @@ func (a *app) serveCmd(global bindings) *cobra.Command {
 	for _, env := range []string{
 		config.EnvHTTPAddr, config.EnvPublicURL, config.EnvEventStoreURL,
 		config.EnvEventStoreListen, config.EnvMongoURL, config.EnvSMTPURL,
+		config.EnvBootstrapOrg, config.EnvBootstrapEmail, config.EnvBootstrapPassword,
+		config.EnvTokenKeys, config.EnvInvitationTTL, config.EnvRateLimitClient,
+		config.EnvRateLimitSubject, config.EnvInvitationsPerDay, config.EnvTrustedProxies,
 	} {
 		b.bind(cmd.Flags(), env, "", "")
 	}

@@ -9,8 +9,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+
+	"github.com/orgportal/onboarding/adapters/httpapi"
+	"github.com/orgportal/onboarding/adapters/tokens"
+	"github.com/orgportal/onboarding/domain"
 )
 
 // Source is where settings come from.
@@ -69,6 +74,61 @@ type Config struct {
 	// SMTPURL is the mail server; empty writes mail to the outbox folder.
 	SMTPURL string
 	Logging Logging
+
+	// Bootstrap is the organization and owner created on first start;
+	// zero when not configured.
+	Bootstrap Bootstrap
+	// TokenKeys are configured token keys (secret); empty means the key
+	// file in the data directory.
+	TokenKeys     Secret
+	InvitationTTL time.Duration
+	Limits        Limits
+	// TrustedProxies is the comma-separated list of proxy addresses or
+	// networks whose X-Forwarded-For is believed; see TrustedProxyList.
+	TrustedProxies string
+}
+
+// Bootstrap is the first organization and its owner.
+type Bootstrap struct {
+	OrgName string
+	Email   string
+	// Password is secret; empty means generate one and print it once.
+	Password Secret
+}
+
+// Secret is a setting that must not be printed: %v and %+v show
+// "[redacted]" (or "" when empty); use string(s) for the value.
+type Secret string
+
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// GoString keeps %#v from printing the value too.
+func (s Secret) GoString() string { return strconv.Quote(s.String()) }
+
+// Enabled reports whether a bootstrap organization is configured.
+func (b Bootstrap) Enabled() bool { return b.OrgName != "" }
+
+// Limits are the API's rate limits.
+type Limits struct {
+	Client            httpapi.Rate
+	Subject           httpapi.Rate
+	InvitationsPerDay int
+}
+
+// TrustedProxyList splits TrustedProxies.
+func (c Config) TrustedProxyList() []string {
+	var list []string
+	for _, p := range strings.Split(c.TrustedProxies, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			list = append(list, p)
+		}
+	}
+	return list
 }
 
 // EventStoreDataDir is where the embedded event store keeps its files.
@@ -160,7 +220,81 @@ func Load(src Source) (Config, error) {
 	c.Logging, err = LoadLogging(src)
 	check(err)
 
+	check(c.loadBootstrap(src))
+
+	keys, keysOrigin := src.Value(EnvTokenKeys, "")
+	c.TokenKeys = Secret(keys)
+	if keys != "" {
+		if _, err := tokens.ParseKeys(keys); err != nil {
+			check(fmt.Errorf("invalid %s: %w", keysOrigin, err)) // never echo a key
+		}
+	}
+
+	ttl, origin := src.Value(EnvInvitationTTL, DefaultInvitationTTL)
+	if c.InvitationTTL, err = time.ParseDuration(ttl); err != nil || c.InvitationTTL < time.Minute {
+		check(invalid(origin, ttl, "want a duration of at least 1m, e.g. 168h"))
+	}
+
+	rate, origin := src.Value(EnvRateLimitClient, DefaultRateLimitClient)
+	if c.Limits.Client, err = httpapi.ParseRate(rate); err != nil {
+		check(invalid(origin, rate, err.Error()))
+	}
+	rate, origin = src.Value(EnvRateLimitSubject, DefaultRateLimitSubject)
+	if c.Limits.Subject, err = httpapi.ParseRate(rate); err != nil {
+		check(invalid(origin, rate, err.Error()))
+	}
+	perDay, origin := src.Value(EnvInvitationsPerDay, DefaultInvitationsPerDay)
+	if c.Limits.InvitationsPerDay, err = strconv.Atoi(perDay); err != nil || c.Limits.InvitationsPerDay < 0 {
+		check(invalid(origin, perDay, "want a whole number, 0 for no limit"))
+	}
+
+	c.TrustedProxies, origin = src.Value(EnvTrustedProxies, "")
+	for _, p := range c.TrustedProxyList() {
+		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+			check(invalid(origin, p, "want IP addresses or CIDR networks, comma-separated"))
+		}
+	}
+
 	return c, errors.Join(errs...)
+}
+
+// loadBootstrap reads the PORTAL_BOOTSTRAP_* settings: the organization
+// and the owner's address go together; the password is optional and is
+// checked here (never echoed) so that a weak one stops the start.
+func (c *Config) loadBootstrap(src Source) error {
+	org, orgOrigin := src.Value(EnvBootstrapOrg, "")
+	email, emailOrigin := src.Value(EnvBootstrapEmail, "")
+	password, passwordOrigin := src.Value(EnvBootstrapPassword, "")
+	c.Bootstrap = Bootstrap{OrgName: strings.TrimSpace(org), Email: strings.TrimSpace(email), Password: Secret(password)}
+	switch {
+	case c.Bootstrap.OrgName == "" && c.Bootstrap.Email == "" && password == "":
+		return nil
+	case c.Bootstrap.OrgName == "":
+		return fmt.Errorf("%s is required with %s and %s", orgOrigin, emailOrigin, passwordOrigin)
+	case c.Bootstrap.Email == "":
+		return fmt.Errorf("%s is required with %s (the owner's address)", emailOrigin, orgOrigin)
+	}
+	var errs []error
+	if _, err := domain.ParseOrganizationName(c.Bootstrap.OrgName); err != nil {
+		errs = append(errs, invalid(orgOrigin, c.Bootstrap.OrgName, messageOf(err)))
+	}
+	parsed, err := domain.ParseEmail(c.Bootstrap.Email)
+	if err != nil {
+		errs = append(errs, invalid(emailOrigin, c.Bootstrap.Email, messageOf(err)))
+	} else if password != "" {
+		if err := domain.CheckPassword(password, parsed); err != nil {
+			errs = append(errs, fmt.Errorf("invalid %s: %s", passwordOrigin, messageOf(err)))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func messageOf(err error) string {
+	var de *domain.Error
+	if errors.As(err, &de) {
+		return de.Message
+	}
+	return err.Error()
 }
 
 // LoadEventStore resolves and validates the configuration of

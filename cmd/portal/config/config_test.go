@@ -1,10 +1,14 @@
 package config
 
 import (
+	"fmt"
 	"log/slog"
 	"net"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/orgportal/onboarding/adapters/httpapi"
 )
 
 func envOf(vars map[string]string) func(string) (string, bool) {
@@ -24,6 +28,12 @@ func TestLoadDefaults(t *testing.T) {
 		DataDir:          "./data",
 		EventStoreListen: "127.0.0.1:0",
 		Logging:          Logging{Level: slog.LevelInfo, Format: "text"},
+		InvitationTTL:    7 * 24 * time.Hour,
+		Limits: Limits{
+			Client:            httpapi.Rate{Events: 30, Per: time.Minute},
+			Subject:           httpapi.Rate{Events: 10, Per: 15 * time.Minute},
+			InvitationsPerDay: 1000,
+		},
 	}
 	if c != want {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
@@ -211,5 +221,73 @@ func TestSettingsTable(t *testing.T) {
 	}
 	if len(KnownEnv()) != len(Settings()) {
 		t.Error("KnownEnv and Settings disagree")
+	}
+}
+
+func TestBootstrapAndAPISettings(t *testing.T) {
+	c, err := Load(Source{LookupEnv: envOf(map[string]string{
+		EnvBootstrapOrg:      "Acme",
+		EnvBootstrapEmail:    "owner@acme.example",
+		EnvBootstrapPassword: "a long enough secret phrase",
+		EnvTokenKeys:         strings.Repeat("ab", 32),
+		EnvInvitationTTL:     "72h",
+		EnvRateLimitClient:   "off",
+		EnvRateLimitSubject:  "5/1h",
+		EnvInvitationsPerDay: "0",
+		EnvTrustedProxies:    "10.0.0.0/8, 192.168.1.1",
+	})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Bootstrap{OrgName: "Acme", Email: "owner@acme.example", Password: "a long enough secret phrase"}
+	if c.Bootstrap != want || !c.Bootstrap.Enabled() || c.InvitationTTL != 72*time.Hour ||
+		!c.Limits.Client.Unlimited() || c.Limits.Subject != (httpapi.Rate{Events: 5, Per: time.Hour}) || c.Limits.InvitationsPerDay != 0 ||
+		len(c.TrustedProxyList()) != 2 {
+		t.Errorf("config: %+v", c)
+	}
+	// Secrets never print.
+	for _, format := range []string{"%v", "%+v", "%#v"} {
+		if out := fmt.Sprintf(format, c); strings.Contains(out, "secret phrase") || strings.Contains(out, "abab") {
+			t.Errorf("%s prints a secret: %s", format, out)
+		}
+	}
+}
+
+func TestBootstrapAndAPIValidation(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want []string
+		not  string
+	}{
+		{"org without email", map[string]string{EnvBootstrapOrg: "Acme"}, []string{EnvBootstrapEmail}, ""},
+		{"email without org", map[string]string{EnvBootstrapEmail: "a@b.example"}, []string{EnvBootstrapOrg}, ""},
+		{"password alone", map[string]string{EnvBootstrapPassword: "a long enough secret"}, []string{EnvBootstrapOrg}, "long enough"},
+		{"bad email", map[string]string{EnvBootstrapOrg: "Acme", EnvBootstrapEmail: "nope"}, []string{EnvBootstrapEmail}, ""},
+		{"weak password", map[string]string{EnvBootstrapOrg: "Acme", EnvBootstrapEmail: "a@b.example", EnvBootstrapPassword: "hunter2"},
+			[]string{EnvBootstrapPassword, "12"}, "hunter2"},
+		{"bad keys", map[string]string{EnvTokenKeys: "zz-not-hex-secretvalue"}, []string{EnvTokenKeys}, "secretvalue"},
+		{"short key", map[string]string{EnvTokenKeys: "abcd"}, []string{EnvTokenKeys}, "abcd"},
+		{"bad ttl", map[string]string{EnvInvitationTTL: "7d"}, []string{EnvInvitationTTL}, ""},
+		{"bad rate", map[string]string{EnvRateLimitClient: "30 per minute"}, []string{EnvRateLimitClient, "N/DURATION"}, ""},
+		{"zero rate", map[string]string{EnvRateLimitSubject: "0/1m"}, []string{EnvRateLimitSubject}, ""},
+		{"bad per day", map[string]string{EnvInvitationsPerDay: "-1"}, []string{EnvInvitationsPerDay}, ""},
+		{"bad proxy", map[string]string{EnvTrustedProxies: "10.0.0.0/8,proxy.local"}, []string{EnvTrustedProxies, "proxy.local"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(Source{LookupEnv: envOf(tt.env)})
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+			if tt.not != "" && strings.Contains(err.Error(), tt.not) {
+				t.Errorf("error %q echoes a secret", err)
+			}
+		})
 	}
 }

@@ -17,6 +17,16 @@ const (
 	EnvSMTPURL          = "PORTAL_SMTP_URL"
 	EnvLogLevel         = "PORTAL_LOG_LEVEL"
 	EnvLogFormat        = "PORTAL_LOG_FORMAT"
+
+	EnvBootstrapOrg      = "PORTAL_BOOTSTRAP_ORG"
+	EnvBootstrapEmail    = "PORTAL_BOOTSTRAP_EMAIL"
+	EnvBootstrapPassword = "PORTAL_BOOTSTRAP_PASSWORD"
+	EnvTokenKeys         = "PORTAL_TOKEN_KEYS"
+	EnvInvitationTTL     = "PORTAL_INVITATION_TTL"
+	EnvRateLimitClient   = "PORTAL_RATE_LIMIT_CLIENT"
+	EnvRateLimitSubject  = "PORTAL_RATE_LIMIT_SUBJECT"
+	EnvInvitationsPerDay = "PORTAL_INVITATIONS_PER_DAY"
+	EnvTrustedProxies    = "PORTAL_TRUSTED_PROXIES"
 )
 
 // Defaults that are not derived from other settings.
@@ -32,6 +42,11 @@ const (
 	DefaultStandaloneEventStoreListen = "127.0.0.1:2113"
 	DefaultLogLevel                   = "info"
 	DefaultLogFormat                  = "text"
+
+	DefaultInvitationTTL     = "168h"
+	DefaultRateLimitClient   = "30/1m"
+	DefaultRateLimitSubject  = "10/15m"
+	DefaultInvitationsPerDay = "1000"
 )
 
 // Setting describes one configuration value: its environment variable, the
@@ -67,6 +82,24 @@ func Settings() []Setting {
 			Usage: "debug, info, warn or error"},
 		{Env: EnvLogFormat, Flag: "log-format", Default: DefaultLogFormat, DefaultDoc: "`" + DefaultLogFormat + "`",
 			Usage: "text or json"},
+		{Env: EnvBootstrapOrg, Flag: "bootstrap-org", DefaultDoc: "empty: no bootstrap",
+			Usage: "name of the organization created on first start, with its owner (needs the bootstrap email)"},
+		{Env: EnvBootstrapEmail, Flag: "bootstrap-email", DefaultDoc: "empty",
+			Usage: "email address of the bootstrap organization's owner"},
+		{Env: EnvBootstrapPassword, Flag: "bootstrap-password", DefaultDoc: "empty: generated and printed once on stdout",
+			Usage: "the bootstrap owner's password (at least 12 characters); prefer the variable: flags show in the process list"},
+		{Env: EnvTokenKeys, Flag: "token-keys", DefaultDoc: "empty: keys in `$PORTAL_DATA_DIR/keys/token-keys.json`, generated on first start",
+			Usage: "hex token keys (openssl rand -hex 32), comma-separated, newest first; prefer the variable: flags show in the process list"},
+		{Env: EnvInvitationTTL, Flag: "invitation-ttl", Default: DefaultInvitationTTL, DefaultDoc: "`" + DefaultInvitationTTL + "` (7 days)",
+			Usage: "how long an invitation link stays valid (Go duration, e.g. 72h)"},
+		{Env: EnvRateLimitClient, Flag: "rate-limit-client", Default: DefaultRateLimitClient, DefaultDoc: "`" + DefaultRateLimitClient + "`",
+			Usage: "requests per client address to each public endpoint group (sign-in, password reset, accept, join, verify), as N/DURATION, or off"},
+		{Env: EnvRateLimitSubject, Flag: "rate-limit-subject", Default: DefaultRateLimitSubject, DefaultDoc: "`" + DefaultRateLimitSubject + "`",
+			Usage: "attempts per email address or link token to each public endpoint group, as N/DURATION, or off"},
+		{Env: EnvInvitationsPerDay, Flag: "invitations-per-day", Default: DefaultInvitationsPerDay, DefaultDoc: "`" + DefaultInvitationsPerDay + "`",
+			Usage: "invitations (new and resent) one organization may send per 24 hours; 0 for no limit"},
+		{Env: EnvTrustedProxies, Flag: "trusted-proxies", DefaultDoc: "empty: none",
+			Usage: "comma-separated IPs or CIDRs of reverse proxies whose X-Forwarded-For names the client (for rate limits and logs)"},
 	}
 }
 

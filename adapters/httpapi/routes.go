@@ -1,0 +1,49 @@
+package httpapi
+
+import "github.com/gin-gonic/gin"
+
+// routes registers every endpoint. Public endpoints carry a per-client
+// rate limit for their group; the handlers add the per-address or
+// per-token limit once they know it. Admin endpoints authenticate, then
+// check the organization in the path.
+func (a *API) routes(g *gin.RouterGroup) {
+	g.GET("/openapi.json", a.openAPI)
+
+	// Sessions and passwords.
+	g.POST("/session", a.limitClient("session"), a.handle(a.signIn))
+	g.DELETE("/session", a.authenticate, a.handle(a.signOut))
+	g.POST("/password-reset", a.limitClient("password-reset"), a.handle(a.requestPasswordReset))
+	g.POST("/password-reset/:token", a.limitClient("password-link"), a.handle(a.completePasswordReset))
+	g.POST("/set-password/:token", a.limitClient("password-link"), a.handle(a.completePasswordSetup))
+
+	// Invitations, from the invited person's side.
+	g.GET("/invitations/:token", a.limitClient("lookup"), a.handle(a.describeInvitation))
+	g.POST("/invitations/:token/accept", a.limitClient("accept"), a.handle(a.acceptInvitation))
+
+	// Self-service registration.
+	g.GET("/join/:token", a.limitClient("lookup"), a.handle(a.describeJoinLink))
+	g.POST("/join/:token", a.limitClient("join"), a.handle(a.register))
+	g.POST("/verify/:token", a.limitClient("verify"), a.handle(a.verify))
+
+	// Administration of one organization.
+	org := g.Group("/orgs/:orgId", a.authenticate, a.requireOrg)
+	org.POST("/invitations", a.handle(a.invite))
+	org.POST("/invitations/:id/resend", a.handle(a.resendInvitation))
+	org.DELETE("/invitations/:id", a.handle(a.revokeInvitation))
+	org.GET("/self-service-link", a.handle(a.getLink))
+	org.PUT("/self-service-link", a.handle(a.configureLink))
+	org.POST("/self-service-link/rotate", a.handle(a.rotateLink))
+	org.POST("/users", a.handle(a.addMember))
+	org.PUT("/users/:userId/role", a.handle(a.changeRole))
+	org.DELETE("/users/:userId", a.handle(a.removeMember))
+}
+
+// handle adapts a handler that returns its error, so that every failure
+// goes through fail (the one mapping to a problem document).
+func (a *API) handle(h func(*gin.Context) error) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if err := h(c); err != nil {
+			a.fail(c, err)
+		}
+	}
+}
