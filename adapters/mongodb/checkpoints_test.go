@@ -1,0 +1,76 @@
+package mongodb_test
+
+import (
+	"math"
+	"math/rand/v2"
+	"sync"
+	"testing"
+
+	"github.com/orgportal/onboarding/adapters/mongodb"
+)
+
+func TestCheckpointSaveLoad(t *testing.T) {
+	ctx := testContext(t)
+	store := mongodb.NewCheckpointStore(testDB(t))
+
+	if pos, ok, err := store.Load(ctx, "users"); err != nil || ok || pos != 0 {
+		t.Fatalf("Load before any Save = %d, %v, %v; want 0, false, nil", pos, ok, err)
+	}
+	for _, step := range []struct {
+		save, want uint64
+	}{
+		{0, 0},     // the first event of $all sits at position 0
+		{100, 100}, //
+		{250, 250}, //
+		{120, 250}, // backwards: ignored
+		{250, 250}, // same: fine
+		{1 << 40, 1 << 40},
+	} {
+		if err := store.Save(ctx, "users", step.save); err != nil {
+			t.Fatalf("Save(%d): %v", step.save, err)
+		}
+		pos, ok, err := store.Load(ctx, "users")
+		if err != nil || !ok || pos != step.want {
+			t.Fatalf("after Save(%d): Load = %d, %v, %v; want %d", step.save, pos, ok, err, step.want)
+		}
+	}
+	// Names are independent.
+	if _, ok, _ := store.Load(ctx, "audit"); ok {
+		t.Error("audit has a checkpoint it never saved")
+	}
+	if err := store.Save(ctx, "users", math.MaxInt64+1); err == nil {
+		t.Error("Save of a position beyond int64 succeeded")
+	}
+}
+
+func TestCheckpointConcurrentSavesKeepTheHighest(t *testing.T) {
+	ctx := testContext(t)
+	db := testDB(t)
+	store := mongodb.NewCheckpointStore(db)
+
+	// Savers race on a fresh name (concurrent first inserts) and then on
+	// an existing document, each with its own shuffled positions.
+	const savers, each = 6, 15
+	var wg sync.WaitGroup
+	errs := make(chan error, savers*each)
+	for s := range savers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, i := range rand.Perm(each) {
+				if err := store.Save(ctx, "audit", uint64(i*savers+s)); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	want := uint64(each*savers - 1)
+	if pos, ok, err := store.Load(ctx, "audit"); err != nil || !ok || pos != want {
+		t.Fatalf("Load = %d, %v, %v; want %d", pos, ok, err, want)
+	}
+}
