@@ -1,0 +1,5 @@
+//go:build !race
+
+package eventstoredb_test
+
+const raceDetector = false

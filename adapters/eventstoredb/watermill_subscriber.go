@@ -1,0 +1,471 @@
+package eventstoredb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/ThreeDotsLabs/watermill/message"
+)
+
+// EventFilter selects events by type across all streams. Set exactly one
+// field.
+type EventFilter struct {
+	// Types are exact event type names (sent as an anchored regex of the
+	// quoted names). domain.Registry.Types() is "all our event types".
+	Types []string
+	// Prefixes match event types starting with any of them.
+	Prefixes []string
+	// Regex is matched (unanchored) against the event type. Use syntax
+	// common to RE2 and .NET: our embedded server uses Go's regexp, a real
+	// node .NET's.
+	Regex string
+}
+
+// esdbFilter validates f and returns the server-side filter.
+func (f EventFilter) esdbFilter() (*esdb.SubscriptionFilter, error) {
+	set := 0
+	for _, b := range []bool{len(f.Types) > 0, len(f.Prefixes) > 0, f.Regex != ""} {
+		if b {
+			set++
+		}
+	}
+	if set != 1 {
+		return nil, errors.New("eventstoredb: an event filter needs exactly one of Types, Prefixes or Regex")
+	}
+	switch {
+	case len(f.Types) > 0:
+		quoted := make([]string, len(f.Types))
+		for i, name := range f.Types {
+			if name == "" {
+				return nil, errors.New("eventstoredb: event filter with an empty type name")
+			}
+			quoted[i] = regexp.QuoteMeta(name)
+		}
+		return &esdb.SubscriptionFilter{Type: esdb.EventFilterType, Regex: "^(?:" + strings.Join(quoted, "|") + ")$"}, nil
+	case len(f.Prefixes) > 0:
+		for _, p := range f.Prefixes {
+			if p == "" {
+				return nil, errors.New("eventstoredb: event filter with an empty prefix (it would match everything, system events included)")
+			}
+		}
+		return &esdb.SubscriptionFilter{Type: esdb.EventFilterType, Prefixes: append([]string(nil), f.Prefixes...)}, nil
+	default:
+		if _, err := regexp.Compile(f.Regex); err != nil {
+			return nil, fmt.Errorf("eventstoredb: event filter regex: %w", err)
+		}
+		return &esdb.SubscriptionFilter{Type: esdb.EventFilterType, Regex: f.Regex}, nil
+	}
+}
+
+// streamFilter selects exactly the stream named topic.
+func streamFilter(topic string) *esdb.SubscriptionFilter {
+	return &esdb.SubscriptionFilter{Type: esdb.StreamFilterType, Regex: "^" + regexp.QuoteMeta(topic) + "$"}
+}
+
+// SubscriberConfig configures a Subscriber. The zero value is an ephemeral
+// subscriber to streams named by topic.
+type SubscriberConfig struct {
+	// ConsumerGroup makes the subscriptions durable: each Subscribe(topic)
+	// resumes after the checkpoint named CheckpointName(ConsumerGroup,
+	// topic) in Checkpoints, and saves its progress there. Renaming the
+	// group or the topic therefore replays history. Empty: every
+	// Subscribe starts at the beginning of $all and remembers nothing.
+	ConsumerGroup string
+	// Checkpoints stores the progress of a durable subscriber; required
+	// with ConsumerGroup.
+	Checkpoints CheckpointStore
+
+	// Events, when set, makes every subscription deliver the events it
+	// selects from all streams; the topic then only names the
+	// subscription. Nil: the topic is a stream name and a subscription
+	// delivers that stream's events.
+	Events *EventFilter
+
+	// CheckpointEvery saves the checkpoint after this many acknowledged
+	// messages (1 when zero: after each). Larger values save round trips
+	// to a slow store at the price of redelivering up to that many
+	// messages after a crash; pending progress is also saved when the
+	// server reports a checkpoint or caught-up, when a subscription drops
+	// and when it ends.
+	CheckpointEvery int
+	// NackDelay is the pause before a nacked message is delivered again;
+	// 50 ms when zero.
+	NackDelay time.Duration
+	// ReconnectBackoff is the first pause before resubscribing after a
+	// dropped subscription, doubled after each failed attempt up to
+	// MaxReconnectBackoff; 100 ms and 2 s when zero.
+	ReconnectBackoff    time.Duration
+	MaxReconnectBackoff time.Duration
+	// OpenTimeout bounds the wait for the server to confirm a new
+	// subscription; 5 s when zero. The client can wait forever for a
+	// server it lost, whatever the context says.
+	OpenTimeout time.Duration
+
+	// Logger receives reconnects and checkpoint failures; slog.Default()
+	// when nil.
+	Logger *slog.Logger
+}
+
+// CheckpointName is the checkpoint of a durable subscription: the consumer
+// group and the topic, which together are its identity.
+func CheckpointName(consumerGroup, topic string) string {
+	return consumerGroup + "/" + topic
+}
+
+// maxSearchWindow is how many non-matching events the server may scan
+// before it answers a filtered subscription with a checkpoint. Checkpoints
+// only prompt us to save pending progress, so fewer is cheaper.
+const maxSearchWindow = 1024
+
+// checkpointStoreTimeout bounds one CheckpointStore call.
+const checkpointStoreTimeout = 5 * time.Second
+
+// Subscriber is a Watermill subscriber over catch-up subscriptions to
+// $all. Delivery is at-least-once and in $all order: one message at a
+// time, the next only after the previous one was acked; a nacked message
+// is delivered again (after NackDelay) until it is acked. A dropped
+// subscription (server down, network) is resubscribed with backoff after
+// the last acked event, so nothing is skipped; a client that closed itself
+// is replaced through Conn.Renew.
+//
+// Each message carries the event's data as payload and the metadata
+// described by the Metadata* constants; its UUID is the event id (or the
+// UUID of the Watermill message that was published as this event).
+type Subscriber struct {
+	conn   *Conn
+	cfg    SubscriberConfig
+	events *esdb.SubscriptionFilter
+	log    *slog.Logger
+
+	closing   context.Context
+	close     context.CancelFunc
+	mu        sync.Mutex
+	closed    bool
+	consumers sync.WaitGroup
+}
+
+var _ message.Subscriber = (*Subscriber)(nil)
+
+// NewSubscriber returns a subscriber on conn. Closing the subscriber leaves
+// conn open; close conn after its subscribers.
+func NewSubscriber(conn *Conn, cfg SubscriberConfig) (*Subscriber, error) {
+	if conn == nil {
+		return nil, errors.New("eventstoredb: subscriber needs a connection")
+	}
+	if cfg.ConsumerGroup != "" && cfg.Checkpoints == nil {
+		return nil, fmt.Errorf("eventstoredb: consumer group %q needs a checkpoint store", cfg.ConsumerGroup)
+	}
+	if cfg.ConsumerGroup == "" && cfg.Checkpoints != nil {
+		return nil, errors.New("eventstoredb: a checkpoint store needs a consumer group to name the checkpoints")
+	}
+	if strings.Contains(cfg.ConsumerGroup, "/") {
+		return nil, fmt.Errorf("eventstoredb: consumer group %q: no '/' please, it separates group and topic in checkpoint names", cfg.ConsumerGroup)
+	}
+	s := &Subscriber{conn: conn, cfg: cfg, log: cfg.Logger}
+	if cfg.Events != nil {
+		f, err := cfg.Events.esdbFilter()
+		if err != nil {
+			return nil, err
+		}
+		s.events = f
+	}
+	if s.cfg.CheckpointEvery <= 0 {
+		s.cfg.CheckpointEvery = 1
+	}
+	if s.cfg.NackDelay <= 0 {
+		s.cfg.NackDelay = 50 * time.Millisecond
+	}
+	if s.cfg.ReconnectBackoff <= 0 {
+		s.cfg.ReconnectBackoff = 100 * time.Millisecond
+	}
+	if s.cfg.MaxReconnectBackoff < s.cfg.ReconnectBackoff {
+		s.cfg.MaxReconnectBackoff = max(2*time.Second, s.cfg.ReconnectBackoff)
+	}
+	if s.cfg.OpenTimeout <= 0 {
+		s.cfg.OpenTimeout = 5 * time.Second
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	s.log = s.log.With("component", "watermill-subscriber")
+	s.closing, s.close = context.WithCancel(context.Background())
+	return s, nil
+}
+
+var errSubscriberClosed = errors.New("eventstoredb: subscriber is closed")
+
+// Subscribe starts a subscription and returns its messages. The channel is
+// closed when ctx ends or the subscriber is closed. A durable subscriber
+// loads its checkpoint here (an error if the store fails); connecting, and
+// reconnecting, happen in the background.
+func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	filter := s.events
+	switch {
+	case filter == nil:
+		if err := checkTopic(topic); err != nil {
+			return nil, err
+		}
+		filter = streamFilter(topic)
+	case topic == "":
+		return nil, errors.New("eventstoredb: empty topic (it names the subscription)")
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, errSubscriberClosed
+	}
+	s.consumers.Add(1)
+	s.mu.Unlock()
+
+	c := &consumer{s: s, topic: topic, filter: filter, out: make(chan *message.Message)}
+	c.log = s.log.With("topic", topic)
+	if s.cfg.ConsumerGroup != "" {
+		c.checkpoint = CheckpointName(s.cfg.ConsumerGroup, topic)
+		c.log = c.log.With("checkpoint", c.checkpoint)
+		loadCtx, cancel := context.WithTimeout(ctx, checkpointStoreTimeout)
+		pos, ok, err := s.cfg.Checkpoints.Load(loadCtx, c.checkpoint)
+		cancel()
+		if err != nil {
+			s.consumers.Done()
+			return nil, fmt.Errorf("eventstoredb: load checkpoint %s: %w", c.checkpoint, err)
+		}
+		if ok {
+			c.from = &pos
+		}
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(s.closing, cancel)
+	go func() {
+		defer s.consumers.Done()
+		defer close(c.out)
+		defer stop()
+		defer cancel()
+		c.run(runCtx)
+	}()
+	return c.out, nil
+}
+
+// Close ends every subscription, saves their pending checkpoints and waits
+// for them; their channels are closed when it returns. A message handed
+// out but not acked yet is not checkpointed: it comes again.
+func (s *Subscriber) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.close()
+	s.consumers.Wait()
+	return nil
+}
+
+// consumer is one Subscribe call.
+type consumer struct {
+	s          *Subscriber
+	topic      string
+	filter     *esdb.SubscriptionFilter
+	checkpoint string // empty: ephemeral
+	out        chan *message.Message
+	log        *slog.Logger
+
+	from    *uint64 // commit position of the last acked event; nil: from the start of $all
+	unsaved int     // acks since the last saved checkpoint
+}
+
+func (c *consumer) run(ctx context.Context) {
+	defer c.saveCheckpoint(context.WithoutCancel(ctx))
+	backoff := c.s.cfg.ReconnectBackoff
+	warned := false // one warning per outage; the retries go to debug
+	for {
+		opened, progressed, err := c.subscribeOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, errConnClosed) {
+			c.log.Error("event store connection closed by its owner; subscription ends", "err", err)
+			return
+		}
+		if opened {
+			warned = false // a new outage
+		}
+		if progressed {
+			// Not merely opened: a server that confirms and then drops at
+			// once must not be hammered.
+			backoff = c.s.cfg.ReconnectBackoff
+		}
+		c.saveCheckpoint(ctx)
+		level := slog.LevelWarn
+		if warned {
+			level = slog.LevelDebug
+		}
+		warned = true
+		c.log.Log(ctx, level, "event store subscription dropped; resubscribing", "err", err, "after", c.fromString(), "retry_in", backoff)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return
+		}
+		backoff = min(2*backoff, c.s.cfg.MaxReconnectBackoff)
+	}
+}
+
+func (c *consumer) fromString() string {
+	if c.from == nil {
+		return "start"
+	}
+	return fmt.Sprintf("C:%d", *c.from)
+}
+
+// subscribeOnce opens one subscription after c.from and delivers from it
+// until it drops or ctx ends. opened reports that the server confirmed the
+// subscription, progressed that it sent anything beyond the confirmation.
+func (c *consumer) subscribeOnce(ctx context.Context) (opened, progressed bool, err error) {
+	sub, err := c.open(ctx)
+	if err != nil {
+		return false, false, err
+	}
+	defer func() { _ = sub.Close() }()
+	for {
+		ev := sub.Recv()
+		switch {
+		case ev.EventAppeared != nil:
+			progressed = true
+			rec := ev.EventAppeared.OriginalEvent()
+			if rec == nil {
+				continue // a link whose target is gone; we do not resolve links
+			}
+			if !c.deliver(ctx, messageFromEvent(rec)) {
+				return true, true, ctx.Err()
+			}
+			c.from = &rec.Position.Commit
+			c.unsaved++
+			if c.unsaved >= c.s.cfg.CheckpointEvery {
+				c.saveCheckpoint(ctx)
+			}
+		case ev.CheckPointReached != nil, ev.CaughtUp != nil:
+			// Everything delivered so far has been acked (we deliver one at
+			// a time), so this is a good moment to save pending progress.
+			// The server's own checkpoint position is not saved: only
+			// positions of events we delivered are. Server checkpoints
+			// have carried prepare 0 (kurrent-io/KurrentDB#3989) and,
+			// in 24.10 before a fix, a position beyond events not yet
+			// sent (#4970), which would skip an event on resume.
+			progressed = true
+			c.saveCheckpoint(ctx)
+		case ev.SubscriptionDropped != nil:
+			return true, progressed, ev.SubscriptionDropped.Error
+		}
+	}
+}
+
+// open subscribes to $all after c.from. The client's search for a server
+// ignores contexts, so the call runs under untilDone; a subscription that
+// arrives after we stopped waiting is closed.
+func (c *consumer) open(ctx context.Context) (*esdb.Subscription, error) {
+	opts := esdb.SubscribeToAllOptions{
+		From:            esdb.Start{},
+		Filter:          c.filter,
+		MaxSearchWindow: maxSearchWindow,
+	}
+	if c.from != nil {
+		opts.From = esdb.Position{Commit: *c.from, Prepare: *c.from}
+	}
+	client, err := c.s.conn.begin()
+	if err != nil {
+		return nil, err
+	}
+	type result struct {
+		sub *esdb.Subscription
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		defer c.s.conn.inflight.Done()
+		sub, err := client.SubscribeToAll(ctx, opts)
+		done <- result{sub, err}
+	}()
+	timeout := time.NewTimer(c.s.cfg.OpenTimeout)
+	defer timeout.Stop()
+	var gaveUp error
+	select {
+	case r := <-done:
+		if r.err != nil && errorCode(r.err) == esdb.ErrorCodeConnectionClosed {
+			if _, rerr := c.s.conn.Renew(client); rerr != nil {
+				return nil, fmt.Errorf("%w (and no new client: %w)", r.err, rerr)
+			}
+		}
+		return r.sub, r.err
+	case <-ctx.Done():
+		gaveUp = ctx.Err()
+	case <-timeout.C:
+		// A call that queued for the client while its discovery was
+		// failing never returns; the next attempt meets the closed client
+		// and renews it.
+		gaveUp = fmt.Errorf("%w: no subscription within %s", errOpenTimeout, c.s.cfg.OpenTimeout)
+	}
+	// The goroutine stays registered with conn until the client returns
+	// (so Conn.Close does not close the client under it); a subscription
+	// that arrives late is closed.
+	go func() {
+		if r := <-done; r.sub != nil {
+			_ = r.sub.Close()
+		}
+	}()
+	return nil, gaveUp
+}
+
+var errOpenTimeout = errors.New("event store did not answer")
+
+// deliver hands msg to the consumer and waits for its ack, delivering it
+// again after each nack. It reports false when ctx ended first.
+func (c *consumer) deliver(ctx context.Context, msg *message.Message) bool {
+	for {
+		attempt := msg.Copy()
+		msgCtx, cancel := context.WithCancel(ctx)
+		attempt.SetContext(msgCtx)
+		select {
+		case c.out <- attempt:
+		case <-ctx.Done():
+			cancel()
+			return false
+		}
+		select {
+		case <-attempt.Acked():
+			cancel()
+			return true
+		case <-attempt.Nacked():
+			cancel()
+		case <-ctx.Done():
+			cancel()
+			return false
+		}
+		select {
+		case <-time.After(c.s.cfg.NackDelay):
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// saveCheckpoint saves the last acked position if it is not saved yet. A
+// failure is logged and retried at the next opportunity: delivery goes on
+// (at-least-once holds; a crash would only redeliver more).
+func (c *consumer) saveCheckpoint(ctx context.Context) {
+	if c.checkpoint == "" || c.unsaved == 0 || c.from == nil {
+		c.unsaved = 0
+		return
+	}
+	saveCtx, cancel := context.WithTimeout(ctx, checkpointStoreTimeout)
+	defer cancel()
+	if err := c.s.cfg.Checkpoints.Save(saveCtx, c.checkpoint, *c.from); err != nil {
+		c.log.Warn("cannot save checkpoint; will retry", "err", err, "position", c.fromString(), "unsaved", c.unsaved)
+		return
+	}
+	c.unsaved = 0
+}
