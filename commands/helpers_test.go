@@ -53,16 +53,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer sharedConn.Close()
-	registry, err := domain.NewRegistry()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if sharedCodec, err = eventstoredb.NewCodec(registry); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if sharedStore, err = eventstoredb.NewStore(sharedConn, sharedCodec); err != nil {
+	if sharedCodec, sharedStore, err = eventstoredb.ForDomain(sharedConn); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -125,20 +116,9 @@ func setupEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer := func(kr *tokens.Keyring, p tokens.Purpose) commands.TokenSigner {
-		s, err := kr.For(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	signers := commands.TokenService{
-		Invitation:      signer(kr, tokens.PurposeInvitation),
-		SelfServiceLink: signer(kr, tokens.PurposeSelfServiceLink),
-		Verification:    signer(kr, tokens.PurposeVerification),
-		PasswordSetup:   signer(kr, tokens.PurposePasswordSetup),
-		PasswordReset:   signer(kr, tokens.PurposePasswordReset),
-		Session:         signer(kr, tokens.PurposeSession),
+	signers, err := kr.CommandSigners()
+	if err != nil {
+		t.Fatal(err)
 	}
 	// Cheap parameters: the tests hash hundreds of passwords under -race.
 	hasher, err := passwordhash.New(passwordhash.Params{MemoryKiB: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})

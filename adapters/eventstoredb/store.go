@@ -212,3 +212,21 @@ func untilDone[T any](ctx context.Context, conn *Conn, call func() (T, error)) (
 		return zero, ctx.Err()
 	}
 }
+
+// ForDomain wires the write side onto conn: a codec over the domain's event
+// registry and the commands.EventStore using it.
+func ForDomain(conn *Conn) (*Codec, *Store, error) {
+	registry, err := domain.NewRegistry()
+	if err != nil {
+		return nil, nil, fmt.Errorf("event registry: %w", err)
+	}
+	codec, err := NewCodec(registry)
+	if err != nil {
+		return nil, nil, err
+	}
+	store, err := NewStore(conn, codec)
+	if err != nil {
+		return nil, nil, err
+	}
+	return codec, store, nil
+}

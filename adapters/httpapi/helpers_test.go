@@ -65,15 +65,7 @@ func dialStore(ctx context.Context, connStr string) (*eventstoredb.Conn, *events
 	if err != nil {
 		return nil, nil, err
 	}
-	registry, err := domain.NewRegistry()
-	if err != nil {
-		return nil, nil, err
-	}
-	codec, err := eventstoredb.NewCodec(registry)
-	if err != nil {
-		return nil, nil, err
-	}
-	store, err := eventstoredb.NewStore(conn, codec)
+	_, store, err := eventstoredb.ForDomain(conn)
 	return conn, store, err
 }
 
@@ -146,16 +138,8 @@ func newEnv(t *testing.T, opts ...option) *env {
 	must(t, err)
 	kr, err := tokens.NewKeyring(key)
 	must(t, err)
-	signer := func(p tokens.Purpose) commands.TokenSigner {
-		s, err := kr.For(p)
-		must(t, err)
-		return s
-	}
-	signers := commands.TokenService{
-		Invitation: signer(tokens.PurposeInvitation), SelfServiceLink: signer(tokens.PurposeSelfServiceLink),
-		Verification: signer(tokens.PurposeVerification), PasswordSetup: signer(tokens.PurposePasswordSetup),
-		PasswordReset: signer(tokens.PurposePasswordReset), Session: signer(tokens.PurposeSession),
-	}
+	signers, err := kr.CommandSigners()
+	must(t, err)
 	// Cheap parameters: the tests hash many passwords under -race.
 	hasher, err := passwordhash.New(passwordhash.Params{MemoryKiB: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
 	must(t, err)

@@ -255,3 +255,28 @@ func TestSignerBindsOnePurpose(t *testing.T) {
 		Verify(token string) (string, int, error)
 	} = inv
 }
+
+func TestCommandSignersBindEachPurpose(t *testing.T) {
+	kr, err := tokens.NewKeyring(newKey(t, 7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := kr.CommandSigners()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := ts.Invitation.Issue("inv-1", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ts.Invitation.Verify(tok); err != nil {
+		t.Fatalf("invitation signer rejects its own token: %v", err)
+	}
+	for name, s := range map[string]interface {
+		Verify(string) (string, int, error)
+	}{"self-service link": ts.SelfServiceLink, "verification": ts.Verification, "password setup": ts.PasswordSetup, "password reset": ts.PasswordReset, "session": ts.Session} {
+		if _, _, err := s.Verify(tok); err == nil {
+			t.Errorf("%s signer accepted an invitation token", name)
+		}
+	}
+}
