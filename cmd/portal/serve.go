@@ -11,26 +11,32 @@ import (
 	"strings"
 	"time"
 
+	"go.mongodb.org/mongo-driver/mongo"
+
 	"github.com/orgportal/onboarding/adapters/esdbserver"
 	"github.com/orgportal/onboarding/adapters/eventstoredb"
 	"github.com/orgportal/onboarding/adapters/httpapi"
+	"github.com/orgportal/onboarding/adapters/mongodb"
+	"github.com/orgportal/onboarding/adapters/smtp"
 	"github.com/orgportal/onboarding/adapters/tokens"
 	"github.com/orgportal/onboarding/cmd/portal/config"
 	"github.com/orgportal/onboarding/commands"
 	"github.com/orgportal/onboarding/commands/passwordhash"
 	"github.com/orgportal/onboarding/domain"
+	"github.com/orgportal/onboarding/projections/mail"
 )
 
 // runServe wires the portal and serves until ctx is cancelled. Each step
 // below is one piece of infrastructure; later features slot in as new steps.
-// Shutdown runs the defers in reverse: HTTP first, then the event store
-// client, then the embedded event store. stdout receives one line only: a
+// Shutdown runs the defers in reverse: HTTP first, then the mail reactor,
+// the Mongo client, the embedded FerretDB, the event store client, and the
+// embedded event store last. stdout receives one line only: a
 // generated bootstrap password, the one place a secret is ever shown.
 func runServe(ctx context.Context, cfg config.Config, logger *slog.Logger, stdout io.Writer) error {
 	logger.Info("starting portal",
 		"eventstore", describe(cfg.EventStoreURL, "embedded"),
-		"mongo", describe(cfg.MongoURL, "embedded (not wired yet)"),
-		"smtp", describe(cfg.SMTPURL, "outbox folder (not wired yet)"),
+		"mongo", describe(cfg.MongoURL, "embedded"),
+		"smtp", describe(cfg.SMTPURL, "outbox folder"),
 		"data_dir", cfg.DataDir)
 
 	// 0. The HTTP listener first: the public URL defaults to its address,
@@ -77,15 +83,7 @@ func runServe(ctx context.Context, cfg config.Config, logger *slog.Logger, stdou
 	}()
 
 	// 3. Event codec and the write side's event store.
-	registry, err := domain.NewRegistry()
-	if err != nil {
-		return fmt.Errorf("event registry: %w", err)
-	}
-	codec, err := eventstoredb.NewCodec(registry)
-	if err != nil {
-		return err
-	}
-	events, err := eventstoredb.NewStore(conn, codec)
+	codec, events, err := eventstoredb.ForDomain(conn)
 	if err != nil {
 		return err
 	}
@@ -115,8 +113,22 @@ func runServe(ctx context.Context, cfg config.Config, logger *slog.Logger, stdou
 		return err
 	}
 
-	// 6. Read models (MongoDB or embedded FerretDB) and projections: later issues.
-	// 7. Mail (SMTP or outbox folder): later issues.
+	// 6. Read-model database (MongoDB, or FerretDB embedded in the data
+	// dir). It holds the projections' checkpoints; the read models
+	// themselves are later issues.
+	readModels, err := openReadModels(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer readModels.close()
+
+	// 7. Mail: SMTP, or .eml files in the outbox folder; the reactor runs
+	// behind its own durable subscription until shutdown.
+	stopMail, err := startMailReactor(ctx, cfg, publicURL, conn, codec, events, signers, readModels.db, logger)
+	if err != nil {
+		return err
+	}
+	defer stopMail()
 
 	// 8. HTTP: health endpoints and the API under /api/v1.
 	router := newRouter(logger, []readinessCheck{
@@ -144,6 +156,114 @@ func runServe(ctx context.Context, cfg config.Config, logger *slog.Logger, stdou
 	return serveHTTP(ctx, ln, publicURL, router, logger)
 }
 
+// readModelsDB is the read-model database and what closes it.
+type readModelsDB struct {
+	db    *mongo.Database
+	close func()
+}
+
+// readModelsDatabase is the database name when the URL names none.
+const readModelsDatabase = "portal"
+
+// openReadModels connects to PORTAL_MONGO_URL, or starts the embedded
+// FerretDB under $PORTAL_DATA_DIR/readmodels and connects to it. close
+// disconnects the client, then stops the embedded server.
+func openReadModels(ctx context.Context, cfg config.Config, logger *slog.Logger) (readModelsDB, error) {
+	uri := cfg.MongoURL
+	var embedded *mongodb.Embedded
+	if uri == "" {
+		var err error
+		embedded, err = mongodb.StartEmbedded(mongodb.EmbeddedConfig{
+			Dir: cfg.ReadModelsDir(), Logger: logger.With("component", "ferretdb"),
+		})
+		if err != nil {
+			return readModelsDB{}, fmt.Errorf("embedded read-model database: %w", err)
+		}
+		uri = embedded.URI()
+		logger.Info("embedded read-model database started", "data", cfg.ReadModelsDir())
+	}
+	stopEmbedded := func() {
+		if embedded != nil {
+			if err := embedded.Close(); err != nil {
+				logger.Warn("embedded read-model database shutdown", "err", err)
+			}
+		}
+	}
+	client, err := mongodb.Connect(ctx, uri, logger.With("component", "mongo"))
+	if err != nil {
+		stopEmbedded()
+		return readModelsDB{}, err
+	}
+	return readModelsDB{
+		db: client.Database(mongodb.DatabaseName(uri, readModelsDatabase)),
+		close: func() {
+			dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := client.Disconnect(dctx); err != nil {
+				logger.Warn("mongo client close", "err", err)
+			}
+			stopEmbedded()
+		},
+	}, nil
+}
+
+// startMailReactor builds the mailer (SMTP, or the outbox folder) and runs
+// the mail reactor on its own subscription, checkpointed in the read-model
+// database under the consumer group mail.HandlerName. stop ends it and
+// waits for the handler in flight.
+func startMailReactor(ctx context.Context, cfg config.Config, publicURL string, conn *eventstoredb.Conn,
+	codec *eventstoredb.Codec, events commands.EventStore, signers commands.TokenService,
+	db *mongo.Database, logger *slog.Logger) (stop func(), err error) {
+	logger = logger.With("component", "mail")
+	sender := smtp.Sender{Address: cfg.MailSender(publicURL), Name: cfg.MailSenderName()}
+	var mailer mail.Mailer
+	if cfg.SMTPURL == "" {
+		outbox, err := smtp.NewOutbox(cfg.OutboxDir(), sender, time.Now, logger)
+		if err != nil {
+			return nil, err
+		}
+		mailer = outbox
+		logger.Info("no SMTP server configured: mail goes to the outbox folder", "dir", cfg.OutboxDir())
+	} else {
+		if mailer, err = smtp.New(smtp.Config{URL: cfg.SMTPURL, From: sender, Logger: logger}); err != nil {
+			return nil, err
+		}
+	}
+	reactor, err := mail.New(mail.Deps{
+		Store: events, Tokens: signers, Mailer: mailer, Clock: time.Now, PublicURL: publicURL, Logger: logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	sub, err := eventstoredb.NewSubscriber(conn, eventstoredb.SubscriberConfig{
+		ConsumerGroup: mail.HandlerName, Checkpoints: mongodb.NewCheckpointStore(db),
+		Events: &eventstoredb.EventFilter{Types: mail.EventTypes()}, Logger: logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	router, err := mail.NewRouter(reactor, mail.RouterConfig{Subscriber: sub, Decode: codec.DecodeMessage, Logger: logger})
+	if err != nil {
+		_ = sub.Close()
+		return nil, err
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := router.Run(runCtx); err != nil {
+			logger.Error("mail reactor stopped", "err", err)
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+		if err := sub.Close(); err != nil {
+			logger.Warn("mail subscriber close", "err", err)
+		}
+	}, nil
+}
+
 // tokenSigners loads the token keyring (configured keys, or the key file in
 // the data directory, created on first start) and binds one signer per
 // purpose. Only key ids are logged.
@@ -153,25 +273,7 @@ func tokenSigners(cfg config.Config, logger *slog.Logger) (commands.TokenService
 		return commands.TokenService{}, err
 	}
 	logger.Info("token keys loaded", "source", kr.Source(), "signing_key_id", kr.SigningKeyID(), "keys", len(kr.KeyIDs()))
-	var ts commands.TokenService
-	for _, bind := range []struct {
-		purpose tokens.Purpose
-		into    *commands.TokenSigner
-	}{
-		{tokens.PurposeInvitation, &ts.Invitation},
-		{tokens.PurposeSelfServiceLink, &ts.SelfServiceLink},
-		{tokens.PurposeVerification, &ts.Verification},
-		{tokens.PurposePasswordSetup, &ts.PasswordSetup},
-		{tokens.PurposePasswordReset, &ts.PasswordReset},
-		{tokens.PurposeSession, &ts.Session},
-	} {
-		s, err := kr.For(bind.purpose)
-		if err != nil {
-			return commands.TokenService{}, err
-		}
-		*bind.into = s
-	}
-	return ts, nil
+	return kr.CommandSigners()
 }
 
 // bootstrapRetryDelay is the pause between bootstrap attempts while the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/mail"
 	"net/url"
 	"path/filepath"
 	"strconv"
@@ -73,7 +74,11 @@ type Config struct {
 	MongoURL string
 	// SMTPURL is the mail server; empty writes mail to the outbox folder.
 	SMTPURL string
-	Logging Logging
+	// MailFrom is the sender address; empty means noreply@ the public
+	// URL's host (see MailSender). MailFromName is its display name.
+	MailFrom     string
+	MailFromName string
+	Logging      Logging
 
 	// Bootstrap is the organization and owner created on first start;
 	// zero when not configured.
@@ -142,6 +147,33 @@ func (c Config) PublicURLFor(bound net.Addr) string {
 	}
 	return "http://" + bound.String()
 }
+
+// MailSender returns the sender address: MailFrom, or noreply@ the host
+// of publicURL.
+func (c Config) MailSender(publicURL string) string {
+	if c.MailFrom != "" {
+		return c.MailFrom
+	}
+	host := "localhost"
+	if u, err := url.Parse(publicURL); err == nil && u.Hostname() != "" && !strings.Contains(u.Hostname(), ":") {
+		host = u.Hostname()
+	}
+	return "noreply@" + host
+}
+
+// MailSenderName is MailFromName, or DefaultMailFromName when not set.
+func (c Config) MailSenderName() string {
+	if c.MailFromName != "" {
+		return c.MailFromName
+	}
+	return DefaultMailFromName
+}
+
+// OutboxDir is where mail goes without an SMTP URL.
+func (c Config) OutboxDir() string { return filepath.Join(c.DataDir, "outbox") }
+
+// ReadModelsDir is where the embedded read-model database keeps its files.
+func (c Config) ReadModelsDir() string { return filepath.Join(c.DataDir, "readmodels") }
 
 // EventStore is the configuration of `portal eventstore`.
 type EventStore struct {
@@ -215,6 +247,13 @@ func Load(src Source) (Config, error) {
 	if c.SMTPURL != "" {
 		check(validateURL(origin, c.SMTPURL, "smtp", "smtps"))
 	}
+	c.MailFrom, origin = src.Value(EnvMailFrom, "")
+	if c.MailFrom != "" {
+		if a, err := mail.ParseAddress(c.MailFrom); err != nil || a.Name != "" {
+			check(invalid(origin, c.MailFrom, "want a plain email address (the name goes in "+EnvMailFromName+")"))
+		}
+	}
+	c.MailFromName, _ = src.Value(EnvMailFromName, "")
 
 	var err error
 	c.Logging, err = LoadLogging(src)

@@ -15,6 +15,8 @@ const (
 	EnvEventStoreListen = "PORTAL_EVENTSTORE_LISTEN"
 	EnvMongoURL         = "PORTAL_MONGO_URL"
 	EnvSMTPURL          = "PORTAL_SMTP_URL"
+	EnvMailFrom         = "PORTAL_MAIL_FROM"
+	EnvMailFromName     = "PORTAL_MAIL_FROM_NAME"
 	EnvLogLevel         = "PORTAL_LOG_LEVEL"
 	EnvLogFormat        = "PORTAL_LOG_FORMAT"
 
@@ -32,7 +34,9 @@ const (
 // Defaults that are not derived from other settings.
 const (
 	DefaultHTTPAddr = "127.0.0.1:8080"
-	DefaultDataDir  = "./data"
+	// DefaultMailFromName is the display name of the portal's mail sender.
+	DefaultMailFromName = "Organization Portal"
+	DefaultDataDir      = "./data"
 	// DefaultEmbeddedEventStoreListen lets `serve` pick a free loopback port
 	// for the in-process event store: nothing outside the process needs it.
 	DefaultEmbeddedEventStoreListen = "127.0.0.1:0"
@@ -76,8 +80,12 @@ func Settings() []Setting {
 			Usage:      "address of the embedded event store (loopback only)"},
 		{Env: EnvMongoURL, Flag: "mongo-url", DefaultDoc: "empty: embedded FerretDB (not wired yet)",
 			Usage: "mongodb:// URL of the read-model database; empty runs the embedded one"},
-		{Env: EnvSMTPURL, Flag: "smtp-url", DefaultDoc: "empty: `.eml` files in an outbox folder (not wired yet)",
-			Usage: "smtp:// or smtps:// URL of the mail server; empty writes mail to the outbox folder"},
+		{Env: EnvSMTPURL, Flag: "smtp-url", DefaultDoc: "empty: `.eml` files in `$PORTAL_DATA_DIR/outbox`",
+			Usage: "smtp:// or smtps:// URL of the mail server ([user:pass@]host[:port], ?starttls=opportunistic|required|none, ?timeout=15s); empty writes mail to the outbox folder"},
+		{Env: EnvMailFrom, Flag: "mail-from", DefaultDoc: "empty: `noreply@` + the public URL's host",
+			Usage: "sender address of the portal's mail"},
+		{Env: EnvMailFromName, Flag: "mail-from-name", DefaultDoc: "`" + DefaultMailFromName + "`",
+			Usage: "sender display name of the portal's mail"},
 		{Env: EnvLogLevel, Flag: "log-level", Default: DefaultLogLevel, DefaultDoc: "`" + DefaultLogLevel + "`",
 			Usage: "debug, info, warn or error"},
 		{Env: EnvLogFormat, Flag: "log-format", Default: DefaultLogFormat, DefaultDoc: "`" + DefaultLogFormat + "`",
