@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -23,6 +26,7 @@ import (
 	"github.com/orgportal/onboarding/commands"
 	"github.com/orgportal/onboarding/commands/passwordhash"
 	"github.com/orgportal/onboarding/domain"
+	"github.com/orgportal/onboarding/projections"
 	"github.com/orgportal/onboarding/projections/mail"
 )
 
@@ -47,6 +51,17 @@ func runServe(ctx context.Context, cfg config.Config, logger *slog.Logger, stdou
 	}
 	defer ln.Close() // no-op once the server has closed it
 	publicURL := cfg.PublicURLFor(ln.Addr())
+
+	// Mail templates: the embedded ones, overridden from a directory. A
+	// template that does not parse or render stops the start here, before
+	// any server runs.
+	templates, err := mail.LoadTemplatesDir(cfg.MailTemplates)
+	if err != nil {
+		return fmt.Errorf("%s: %w", config.EnvMailTemplates, err)
+	}
+	if cfg.MailTemplates != "" {
+		logger.Info("mail templates override the embedded ones", "dir", cfg.MailTemplates)
+	}
 
 	// 1. Event store: the embedded server unless a URL is configured.
 	eventStoreURL := cfg.EventStoreURL
@@ -124,7 +139,7 @@ func runServe(ctx context.Context, cfg config.Config, logger *slog.Logger, stdou
 
 	// 7. Mail: SMTP, or .eml files in the outbox folder; the reactor runs
 	// behind its own durable subscription until shutdown.
-	stopMail, err := startMailReactor(ctx, cfg, publicURL, conn, codec, events, signers, readModels.db, logger)
+	stopMail, err := startMailReactor(ctx, cfg, publicURL, templates, conn, codec, events, signers, readModels.db, logger)
 	if err != nil {
 		return err
 	}
@@ -209,9 +224,11 @@ func openReadModels(ctx context.Context, cfg config.Config, logger *slog.Logger)
 
 // startMailReactor builds the mailer (SMTP, or the outbox folder) and runs
 // the mail reactor on its own subscription, checkpointed in the read-model
-// database under the consumer group mail.HandlerName. stop ends it and
-// waits for the handler in flight.
-func startMailReactor(ctx context.Context, cfg config.Config, publicURL string, conn *eventstoredb.Conn,
+// database under the consumer group mail.HandlerName, while this replica
+// holds the lease of the same name in that database (one reactor across
+// replicas; the others stand by and take over within mailLeaseTTL). stop
+// ends it, waits for the handler in flight and releases the lease.
+func startMailReactor(ctx context.Context, cfg config.Config, publicURL string, templates *mail.Templates, conn *eventstoredb.Conn,
 	codec *eventstoredb.Codec, events commands.EventStore, signers commands.TokenService,
 	db *mongo.Database, logger *slog.Logger) (stop func(), err error) {
 	logger = logger.With("component", "mail")
@@ -230,38 +247,72 @@ func startMailReactor(ctx context.Context, cfg config.Config, publicURL string, 
 		}
 	}
 	reactor, err := mail.New(mail.Deps{
-		Store: events, Tokens: signers, Mailer: mailer, Clock: time.Now, PublicURL: publicURL, Logger: logger,
+		Store: events, Tokens: signers, Mailer: mailer, Clock: time.Now, PublicURL: publicURL, Templates: templates, Logger: logger,
 	})
 	if err != nil {
 		return nil, err
 	}
-	sub, err := eventstoredb.NewSubscriber(conn, eventstoredb.SubscriberConfig{
-		ConsumerGroup: mail.HandlerName, Checkpoints: mongodb.NewCheckpointStore(db),
-		Events: &eventstoredb.EventFilter{Types: mail.EventTypes()}, Logger: logger,
-	})
-	if err != nil {
-		return nil, err
+	// One reactor runs across replicas: each holds the lease while it runs
+	// and builds a fresh subscription per term, which resumes from the
+	// checkpoint the previous holder left.
+	runReactor := func(ctx context.Context) error {
+		sub, err := eventstoredb.NewSubscriber(conn, eventstoredb.SubscriberConfig{
+			ConsumerGroup: mail.HandlerName, Checkpoints: mongodb.NewCheckpointStore(db),
+			Events: &eventstoredb.EventFilter{Types: mail.EventTypes()}, Logger: logger,
+		})
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := sub.Close(); err != nil {
+				logger.Warn("mail subscriber close", "err", err)
+			}
+		}()
+		router, err := mail.NewRouter(reactor, mail.RouterConfig{
+			Subscriber: sub, Decode: codec.DecodeMessage, Logger: logger,
+			// A lost lease must stop the handler in flight before the
+			// term ends and another replica takes over.
+			CloseTimeout: mailLeaseTTL / 3,
+		})
+		if err != nil {
+			return err
+		}
+		return router.Run(ctx)
 	}
-	router, err := mail.NewRouter(reactor, mail.RouterConfig{Subscriber: sub, Decode: codec.DecodeMessage, Logger: logger})
-	if err != nil {
-		_ = sub.Close()
-		return nil, err
-	}
+	owner := leaseOwner()
+	leases := mongodb.NewLeases(db, time.Now, logger)
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := router.Run(runCtx); err != nil {
+		err := projections.RunWithLease(runCtx, leases, projections.LeaseConfig{
+			Name: mail.HandlerName, Owner: owner, TTL: mailLeaseTTL, Logger: logger,
+		}, runReactor)
+		if err != nil {
 			logger.Error("mail reactor stopped", "err", err)
 		}
 	}()
 	return func() {
 		cancel()
 		<-done
-		if err := sub.Close(); err != nil {
-			logger.Warn("mail subscriber close", "err", err)
-		}
 	}, nil
+}
+
+// mailLeaseTTL is how long a replica holds the mail reactor's lease
+// without renewing it: the longest pause before another replica takes over
+// from one that died.
+const mailLeaseTTL = 15 * time.Second
+
+// leaseOwner names this process among the replicas: host, pid and a random
+// part (a restarted container may get the same host name and pid).
+func leaseOwner() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "unknown-host"
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 }
 
 // tokenSigners loads the token keyring (configured keys, or the key file in

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	htmltemplate "html/template"
+	"io"
 	"io/fs"
+	"os"
 	"strings"
 	texttemplate "text/template"
 )
@@ -77,51 +79,128 @@ func LoadTemplates(override fs.FS) (*Templates, error) {
 			}
 		}
 	}
-	read := func(path string) (string, error) {
+	// read returns the file at path and where it came from, for errors.
+	read := func(path string) (content, origin string, err error) {
 		if override != nil {
 			b, err := fs.ReadFile(override, path)
 			if err == nil {
-				return string(b), nil
+				return string(b), "override " + path, nil
 			}
 			if !errors.Is(err, fs.ErrNotExist) {
-				return "", err
+				return "", "override " + path, err
 			}
 		}
 		b, err := fs.ReadFile(base, path)
-		return string(b), err
+		return string(b), path, err
 	}
 	t := &Templates{byLang: map[string]map[string]kindTemplates{}}
 	for lang := range langs {
 		t.byLang[lang] = map[string]kindTemplates{}
 		for _, kind := range kinds {
 			prefix := lang + "/" + kind
-			subject, err := read(prefix + ".subject.txt")
-			if err != nil {
-				return nil, fmt.Errorf("mail template %s.subject.txt: %w", prefix, err)
-			}
-			text, err := read(prefix + ".txt")
-			if err != nil {
-				return nil, fmt.Errorf("mail template %s.txt: %w", prefix, err)
-			}
-			html, err := read(prefix + ".html")
-			if err != nil {
-				return nil, fmt.Errorf("mail template %s.html: %w", prefix, err)
-			}
 			var kt kindTemplates
 			opt := "missingkey=error"
-			if kt.subject, err = texttemplate.New(prefix + ".subject.txt").Option(opt).Parse(strings.TrimSpace(subject)); err != nil {
-				return nil, fmt.Errorf("mail template: %w", err)
-			}
-			if kt.text, err = texttemplate.New(prefix + ".txt").Option(opt).Parse(text); err != nil {
-				return nil, fmt.Errorf("mail template: %w", err)
-			}
-			if kt.html, err = htmltemplate.New(prefix + ".html").Option(opt).Parse(html); err != nil {
-				return nil, fmt.Errorf("mail template: %w", err)
+			for _, part := range []string{".subject.txt", ".txt", ".html"} {
+				content, origin, err := read(prefix + part)
+				if err != nil {
+					return nil, fmt.Errorf("mail template %s: %w", origin, err)
+				}
+				switch part {
+				case ".subject.txt":
+					kt.subject, err = texttemplate.New(prefix + part).Option(opt).Parse(strings.TrimSpace(content))
+				case ".txt":
+					kt.text, err = texttemplate.New(prefix + part).Option(opt).Parse(content)
+				case ".html":
+					kt.html, err = htmltemplate.New(prefix + part).Option(opt).Parse(content)
+				}
+				if err != nil {
+					return nil, fmt.Errorf("mail template %s: %w", origin, err)
+				}
+				// A template that parses may still fail on execution (an
+				// unknown field, a bad call): try it now, not at the
+				// first mail.
+				if err := tryRender(kt, part); err != nil {
+					return nil, fmt.Errorf("mail template %s: %w", origin, err)
+				}
 			}
 			t.byLang[lang][kind] = kt
 		}
 	}
+	if override != nil {
+		if err := checkUnknown(override, langs); err != nil {
+			return nil, err
+		}
+	}
 	return t, nil
+}
+
+// LoadTemplatesDir loads the embedded defaults, overridden file by file
+// from dir (<dir>/<language>/<kind>.<part>); an empty dir means the
+// defaults alone. Errors name the file at fault.
+func LoadTemplatesDir(dir string) (*Templates, error) {
+	if dir == "" {
+		return LoadTemplates(nil)
+	}
+	info, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("mail templates directory: %w", err)
+	}
+	if !info.IsDir() {
+		return nil, fmt.Errorf("mail templates directory %s: not a directory", dir)
+	}
+	t, err := LoadTemplates(os.DirFS(dir))
+	if err != nil {
+		return nil, fmt.Errorf("%w (override directory %s)", err, dir)
+	}
+	return t, nil
+}
+
+// sample is the data templates are tried with at load.
+var sample = Data{
+	OrgName: "Org", InviterName: "Inviter", Role: "member", Name: "Name",
+	Email: "person@example.com", Link: "https://portal.example.com/invite/token", ExpiresAt: "Monday",
+}
+
+func tryRender(kt kindTemplates, part string) error {
+	switch part {
+	case ".subject.txt":
+		return kt.subject.Execute(io.Discard, sample)
+	case ".txt":
+		return kt.text.Execute(io.Discard, sample)
+	default:
+		return kt.html.Execute(io.Discard, sample)
+	}
+}
+
+// checkUnknown rejects template files in override that no mail uses (a
+// misspelt name would otherwise be ignored in silence).
+func checkUnknown(override fs.FS, langs map[string]bool) error {
+	known := map[string]bool{}
+	for _, kind := range kinds {
+		for _, part := range []string{".subject.txt", ".txt", ".html"} {
+			known[kind+part] = true
+		}
+	}
+	for lang := range langs {
+		entries, err := fs.ReadDir(override, lang)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("mail templates: %w", err)
+		}
+		for _, e := range entries {
+			name := e.Name()
+			if e.IsDir() || !(strings.HasSuffix(name, ".txt") || strings.HasSuffix(name, ".html")) {
+				continue
+			}
+			if !known[name] {
+				return fmt.Errorf("mail template override %s/%s: not a known template (want <kind>.subject.txt, <kind>.txt or <kind>.html, kind one of %s)",
+					lang, name, strings.Join(kinds, ", "))
+			}
+		}
+	}
+	return nil
 }
 
 // Render renders the subject, plain-text and HTML parts of one mail,

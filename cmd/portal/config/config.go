@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/mail"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -78,7 +79,10 @@ type Config struct {
 	// URL's host (see MailSender). MailFromName is its display name.
 	MailFrom     string
 	MailFromName string
-	Logging      Logging
+	// MailTemplates is a directory of template files overriding the
+	// embedded ones file by file; empty means the embedded ones.
+	MailTemplates string
+	Logging       Logging
 
 	// Bootstrap is the organization and owner created on first start;
 	// zero when not configured.
@@ -254,6 +258,14 @@ func Load(src Source) (Config, error) {
 		}
 	}
 	c.MailFromName, _ = src.Value(EnvMailFromName, "")
+	c.MailTemplates, origin = src.Value(EnvMailTemplates, "")
+	if c.MailTemplates != "" {
+		if info, err := os.Stat(c.MailTemplates); err != nil {
+			check(invalid(origin, c.MailTemplates, "not found: want a directory of mail templates"))
+		} else if !info.IsDir() {
+			check(invalid(origin, c.MailTemplates, "not a directory"))
+		}
+	}
 
 	var err error
 	c.Logging, err = LoadLogging(src)

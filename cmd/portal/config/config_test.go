@@ -137,6 +137,10 @@ func TestLoadValidation(t *testing.T) {
 			[]string{"PORTAL_MONGO_URL", "mongodb"}},
 		{"smtp URL without host", map[string]string{EnvSMTPURL: "smtp://"}, nil,
 			[]string{"PORTAL_SMTP_URL", "missing host"}},
+		{"mail templates directory missing", map[string]string{EnvMailTemplates: "/nonexistent/templates"}, nil,
+			[]string{"PORTAL_MAIL_TEMPLATES", "/nonexistent/templates", "directory"}},
+		{"mail templates not a directory", nil, map[string]string{EnvMailTemplates: "config_test.go"},
+			[]string{"--mail-templates", "not a directory"}},
 		{"log level", map[string]string{EnvLogLevel: "loud"}, nil,
 			[]string{"PORTAL_LOG_LEVEL", "loud"}},
 		{"log format", nil, map[string]string{EnvLogFormat: "xml"},
@@ -289,5 +293,16 @@ func TestBootstrapAndAPIValidation(t *testing.T) {
 				t.Errorf("error %q echoes a secret", err)
 			}
 		})
+	}
+}
+
+func TestMailTemplatesSetting(t *testing.T) {
+	dir := t.TempDir()
+	c, err := Load(Source{LookupEnv: envOf(map[string]string{EnvMailTemplates: dir})})
+	if err != nil || c.MailTemplates != dir {
+		t.Fatalf("Load: %+v, %v", c.MailTemplates, err)
+	}
+	if c, err = Load(Source{}); err != nil || c.MailTemplates != "" {
+		t.Fatalf("default: %q, %v; want empty (embedded templates)", c.MailTemplates, err)
 	}
 }

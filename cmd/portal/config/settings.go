@@ -17,6 +17,7 @@ const (
 	EnvSMTPURL          = "PORTAL_SMTP_URL"
 	EnvMailFrom         = "PORTAL_MAIL_FROM"
 	EnvMailFromName     = "PORTAL_MAIL_FROM_NAME"
+	EnvMailTemplates    = "PORTAL_MAIL_TEMPLATES"
 	EnvLogLevel         = "PORTAL_LOG_LEVEL"
 	EnvLogFormat        = "PORTAL_LOG_FORMAT"
 
@@ -86,6 +87,8 @@ func Settings() []Setting {
 			Usage: "sender address of the portal's mail"},
 		{Env: EnvMailFromName, Flag: "mail-from-name", DefaultDoc: "`" + DefaultMailFromName + "`",
 			Usage: "sender display name of the portal's mail"},
+		{Env: EnvMailTemplates, Flag: "mail-templates", DefaultDoc: "empty: the embedded templates",
+			Usage: "directory of mail templates (<language>/<kind>.subject.txt, .txt, .html) overriding the embedded ones file by file"},
 		{Env: EnvLogLevel, Flag: "log-level", Default: DefaultLogLevel, DefaultDoc: "`" + DefaultLogLevel + "`",
 			Usage: "debug, info, warn or error"},
 		{Env: EnvLogFormat, Flag: "log-format", Default: DefaultLogFormat, DefaultDoc: "`" + DefaultLogFormat + "`",
