@@ -178,6 +178,9 @@ func (r *Registry) Decode(name string, version int, raw json.RawMessage) (Event,
 	if version == 0 {
 		version = InitialSchemaVersion
 	}
+	if version < 0 {
+		return nil, fmt.Errorf("event registry: %s has schema version %d; versions start at %d", name, version, InitialSchemaVersion)
+	}
 	current := r.SchemaVersion(name)
 	if version > current {
 		return nil, fmt.Errorf("event registry: %s has schema version %d, newer than this build (%d)", name, version, current)
