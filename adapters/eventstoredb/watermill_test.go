@@ -1,6 +1,7 @@
 package eventstoredb_test
 
 import (
+	"os"
 	"testing"
 	"time"
 
@@ -10,17 +11,21 @@ import (
 // Watermill's universal Pub/Sub suite against the embedded event store,
 // with the server restarted underneath the reconnect test.
 //
-// Under the race detector the suite's own TestReconnect is left out: in
-// watermill v1.5.1 it appends to publishedMessages in one goroutine
-// (pubsub/tests/test_pubsub.go:1084-1088) and reads the slice in another
-// without synchronisation (line 1120), which the detector reports as a
-// failure of whatever Pub/Sub is under test. Without -race it runs, and
+// The suite's own TestReconnect runs only with ESDB_WATERMILL_RECONNECT=1
+// (and never under -race). In watermill v1.5.1 it records each published
+// message in a separate collector goroutine
+// (pubsub/tests/test_pubsub.go:1084-1088) and compares that slice with what
+// was received as soon as the last message arrives (line 1120), without
+// waiting for the collector: the detector reports the race, and without it
+// the comparison fails now and then with "received 10000, sent 9999" and
+// the last message listed as extra (seen in CI here). That is a failure of
+// the suite, not of the Pub/Sub under test, so it must not fail CI;
 // TestWatermillSubscriberSurvivesServerRestart covers a restart under the
-// detector.
+// server in every run.
 func TestWatermillPubSub(t *testing.T) {
 	h := newESDBHarness(t)
 	var restart []string
-	if !raceDetector {
+	if !raceDetector && os.Getenv("ESDB_WATERMILL_RECONNECT") == "1" {
 		restart = h.restartCommand(t, time.Second)
 	}
 	tests.TestPubSub(t, watermillFeatures(restart), h.pubSub, h.groupPubSub)
