@@ -8,15 +8,12 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/orgportal/onboarding/adapters/esdbserver"
 	"github.com/orgportal/onboarding/adapters/eventstoredb"
-	"github.com/orgportal/onboarding/adapters/tokens"
 	"github.com/orgportal/onboarding/commands"
-	"github.com/orgportal/onboarding/commands/passwordhash"
+	"github.com/orgportal/onboarding/commands/commandstest"
 	"github.com/orgportal/onboarding/domain"
 )
 
@@ -60,24 +57,6 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-// fakeClock is a settable clock shared by one test's handlers.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 const (
 	publicURL     = "https://portal.example.test"
 	ownerPassword = "correct horse battery staple"
@@ -89,7 +68,7 @@ type env struct {
 	t       *testing.T
 	ctx     context.Context
 	h       *commands.Handlers
-	clock   *fakeClock
+	clock   *commandstest.Clock
 	signers commands.TokenService
 	org     domain.OrgID
 	owner   domain.UserID
@@ -107,24 +86,9 @@ func newEnv(t *testing.T) *env {
 // second organization in one test).
 func setupEnv(t *testing.T) *env {
 	t.Helper()
-	clock := &fakeClock{now: time.Now().UTC().Truncate(time.Second)}
-	keys, err := tokens.NewKey(clock.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	kr, err := tokens.NewKeyring(keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signers, err := kr.CommandSigners()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Cheap parameters: the tests hash hundreds of passwords under -race.
-	hasher, err := passwordhash.New(passwordhash.Params{MemoryKiB: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
-	if err != nil {
-		t.Fatal(err)
-	}
+	clock := commandstest.NewClock()
+	signers := commandstest.TokenService(t, clock.Now())
+	hasher := commandstest.Hasher(t)
 	h, err := commands.New(commands.Deps{
 		Store: sharedStore, Clock: clock.Now, Tokens: signers, Passwords: hasher,
 		Config: commands.Config{PublicURL: publicURL + "/"},

@@ -12,9 +12,8 @@ import (
 	"time"
 
 	"github.com/orgportal/onboarding/adapters/httpapi"
-	"github.com/orgportal/onboarding/adapters/tokens"
 	"github.com/orgportal/onboarding/commands"
-	"github.com/orgportal/onboarding/commands/passwordhash"
+	"github.com/orgportal/onboarding/commands/commandstest"
 	"github.com/orgportal/onboarding/domain"
 )
 
@@ -43,14 +42,8 @@ func newFuzzAPI(f *testing.F) *fuzzAPI {
 			f.Fatal(err)
 		}
 	}
-	key, err := tokens.NewKey(time.Now())
-	fatal(err)
-	kr, err := tokens.NewKeyring(key)
-	fatal(err)
-	signers, err := kr.CommandSigners()
-	fatal(err)
-	hasher, err := passwordhash.New(passwordhash.Params{MemoryKiB: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
-	fatal(err)
+	signers := commandstest.TokenService(f, time.Now())
+	hasher := commandstest.Hasher(f)
 	h, err := commands.New(commands.Deps{Store: sharedStore, Clock: time.Now, Tokens: signers, Passwords: hasher,
 		Config: commands.Config{PublicURL: publicURL}})
 	fatal(err)

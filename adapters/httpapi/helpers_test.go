@@ -21,9 +21,8 @@ import (
 	"github.com/orgportal/onboarding/adapters/esdbserver"
 	"github.com/orgportal/onboarding/adapters/eventstoredb"
 	"github.com/orgportal/onboarding/adapters/httpapi"
-	"github.com/orgportal/onboarding/adapters/tokens"
 	"github.com/orgportal/onboarding/commands"
-	"github.com/orgportal/onboarding/commands/passwordhash"
+	"github.com/orgportal/onboarding/commands/commandstest"
 	"github.com/orgportal/onboarding/domain"
 )
 
@@ -69,23 +68,6 @@ func dialStore(ctx context.Context, connStr string) (*eventstoredb.Conn, *events
 	return conn, store, err
 }
 
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 const (
 	publicURL     = "https://portal.example.test"
 	ownerPassword = "correct horse battery staple"
@@ -102,7 +84,7 @@ var generous = httpapi.Config{
 // env is one test's organization, its owner, and an API server over them.
 type env struct {
 	t       *testing.T
-	clock   *fakeClock
+	clock   *commandstest.Clock
 	signers commands.TokenService
 	h       *commands.Handlers
 	srv     *httptest.Server
@@ -133,16 +115,9 @@ func newEnv(t *testing.T, opts ...option) *env {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	clock := &fakeClock{now: time.Now().UTC().Truncate(time.Second)}
-	key, err := tokens.NewKey(clock.Now())
-	must(t, err)
-	kr, err := tokens.NewKeyring(key)
-	must(t, err)
-	signers, err := kr.CommandSigners()
-	must(t, err)
-	// Cheap parameters: the tests hash many passwords under -race.
-	hasher, err := passwordhash.New(passwordhash.Params{MemoryKiB: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
-	must(t, err)
+	clock := commandstest.NewClock()
+	signers := commandstest.TokenService(t, clock.Now())
+	hasher := commandstest.Hasher(t)
 	h, err := commands.New(commands.Deps{Store: o.store, Clock: clock.Now, Tokens: signers, Passwords: hasher,
 		Config: commands.Config{PublicURL: publicURL}})
 	must(t, err)

@@ -24,8 +24,8 @@ import (
 	"github.com/orgportal/onboarding/adapters/esdbserver"
 	"github.com/orgportal/onboarding/adapters/eventstoredb"
 	"github.com/orgportal/onboarding/adapters/smtp"
-	"github.com/orgportal/onboarding/adapters/tokens"
 	"github.com/orgportal/onboarding/commands"
+	"github.com/orgportal/onboarding/commands/commandstest"
 	"github.com/orgportal/onboarding/domain"
 	"github.com/orgportal/onboarding/projections/mail"
 )
@@ -34,17 +34,6 @@ const publicURL = "https://portal.example.test"
 
 // hostileName is the inviter's name: the HTML part must show it, not run it.
 const hostileName = `<script>alert("x")</script> Mallory`
-
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
 
 // countingMailer counts the sends that reached the real mailer, and fails
 // the first failTransient ones (transient) or every one (permanent).
@@ -92,7 +81,7 @@ type fixture struct {
 	conn    *eventstoredb.Conn
 	codec   *eventstoredb.Codec
 	store   *eventstoredb.Store
-	clock   *fakeClock
+	clock   *commandstest.Clock
 	signers commands.TokenService
 	outbox  *smtp.Outbox
 	mailer  *countingMailer
@@ -121,19 +110,8 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := &fakeClock{now: time.Now().UTC().Truncate(time.Second)}
-	key, err := tokens.NewKey(clock.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	kr, err := tokens.NewKeyring(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signers, err := kr.CommandSigners()
-	if err != nil {
-		t.Fatal(err)
-	}
+	clock := commandstest.NewClock()
+	signers := commandstest.TokenService(t, clock.Now())
 	outbox, err := smtp.NewOutbox(filepath.Join(dir, "outbox"), smtp.Sender{Address: "portal@example.test", Name: "Portal"}, clock.Now, quiet)
 	if err != nil {
 		t.Fatal(err)

@@ -98,9 +98,7 @@ func TestResendMailsTheNewTokenAndNeverTheOldOne(t *testing.T) {
 func TestExpiredRevokedAndAcceptedInvitationsGetNoMail(t *testing.T) {
 	f := newFixture(t)
 	expired := f.invite("late@example.test", time.Minute)
-	f.clock.mu.Lock()
-	f.clock.now = f.clock.now.Add(2 * time.Minute)
-	f.clock.mu.Unlock()
+	f.clock.Advance(2 * time.Minute)
 	revoked := f.invite("gone@example.test", time.Hour)
 	f.append(domain.InvitationStream(revoked.InvitationID), domain.InvitationRevoked{InvitationID: revoked.InvitationID, OrgID: f.org})
 	accepted := f.invite("joined@example.test", time.Hour)

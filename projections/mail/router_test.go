@@ -96,9 +96,7 @@ func TestReplayFromTheStartSendsOnlyWhatWasNeverSent(t *testing.T) {
 	// that will have expired by the time the reactor is back.
 	stale := f.invite("stale@example.test", time.Minute)
 	pending := f.invite("pending@example.test", time.Hour)
-	f.clock.mu.Lock()
-	f.clock.now = f.clock.now.Add(2 * time.Minute)
-	f.clock.mu.Unlock()
+	f.clock.Advance(2 * time.Minute)
 
 	// A reactor with no checkpoint reads the whole history again.
 	stop = f.runRouter(f.mailer, eventstoredb.NewMemoryCheckpoints())
