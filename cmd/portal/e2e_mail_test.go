@@ -1,20 +1,14 @@
 package main
 
 import (
-	"bytes"
-	"errors"
-	"io"
-	"mime"
-	"mime/multipart"
-	"mime/quotedprintable"
-	netmail "net/mail"
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/orgportal/onboarding/adapters/smtp/smtptest"
 )
 
 // mailTimeout bounds the wait for the reactor to write a mail.
@@ -60,12 +54,13 @@ func TestE2EInvitationMailLinkWorks(t *testing.T) {
 	}
 
 	file := waitForMail(t, filepath.Join(data, "outbox"), "invitation-")
-	subject, text, html := readMail(t, file)
+	m := smtptest.ReadFile(t, file)
+	subject, text, html := m.Subject, m.Text, m.HTML
 	if subject != "E2E override: join Acme Inc" {
 		t.Errorf("subject %q, want the override template's", subject)
 	}
-	token := inviteToken(t, base, text)
-	if htmlToken := inviteToken(t, base, html); htmlToken != token {
+	token := smtptest.LinkToken(t, text, base+"/invite")
+	if htmlToken := smtptest.LinkToken(t, html, base+"/invite"); htmlToken != token {
 		t.Errorf("the HTML part links another token")
 	}
 
@@ -162,69 +157,4 @@ func waitForMail(t *testing.T, dir, prefix string) string {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-// readMail parses an .eml as a mail client does: headers (RFC 2047
-// subject), then the multipart/alternative parts, quoted-printable decoded
-// (which joins the soft line breaks, "=" before CRLF, that wrap long links).
-func readMail(t *testing.T, path string) (subject, text, html string) {
-	t.Helper()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := netmail.ReadMessage(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if subject, err = new(mime.WordDecoder).DecodeHeader(m.Header.Get("Subject")); err != nil {
-		t.Fatal(err)
-	}
-	mediaType, params, err := mime.ParseMediaType(m.Header.Get("Content-Type"))
-	if err != nil || mediaType != "multipart/alternative" {
-		t.Fatalf("content type %q (%v), want multipart/alternative", m.Header.Get("Content-Type"), err)
-	}
-	mr := multipart.NewReader(m.Body, params["boundary"])
-	for {
-		part, err := mr.NextRawPart()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		var body io.Reader = part
-		if strings.EqualFold(part.Header.Get("Content-Transfer-Encoding"), "quoted-printable") {
-			body = quotedprintable.NewReader(part)
-		}
-		b, err := io.ReadAll(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ct, _, _ := mime.ParseMediaType(part.Header.Get("Content-Type"))
-		switch ct {
-		case "text/plain":
-			text = strings.ReplaceAll(string(b), "\r\n", "\n")
-		case "text/html":
-			html = strings.ReplaceAll(string(b), "\r\n", "\n")
-		}
-	}
-	if text == "" || html == "" {
-		t.Fatalf("mail lacks a part: text %d bytes, html %d bytes", len(text), len(html))
-	}
-	return subject, text, html
-}
-
-// inviteToken finds the token of the link {base}/invite/{token} in a part.
-func inviteToken(t *testing.T, base, part string) string {
-	t.Helper()
-	m := regexp.MustCompile(regexp.QuoteMeta(base+"/invite/") + `([A-Za-z0-9_.~%-]+)`).FindStringSubmatch(part)
-	if m == nil {
-		t.Fatalf("no %s/invite/ link in:\n%s", base, part)
-	}
-	tok, err := url.PathUnescape(m[1])
-	if err != nil || tok == "" {
-		t.Fatalf("link token %q: %v", m[1], err)
-	}
-	return tok
 }

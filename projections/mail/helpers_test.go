@@ -1,19 +1,11 @@
 package mail_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
 	"log/slog"
-	"mime"
-	"mime/multipart"
-	"mime/quotedprintable"
-	netmail "net/mail"
-	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -213,71 +205,4 @@ func sentEvents(events []domain.Event) (sent []domain.InvitationEmailSent, faile
 		}
 	}
 	return sent, failed
-}
-
-// eml is a parsed outbox file.
-type eml struct {
-	header netmail.Header
-	text   string
-	html   string
-}
-
-func readEML(t *testing.T, path string) eml {
-	t.Helper()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := netmail.ReadMessage(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := eml{header: m.Header}
-	mediaType, params, err := mime.ParseMediaType(m.Header.Get("Content-Type"))
-	if err != nil || mediaType != "multipart/alternative" {
-		t.Fatalf("content type %q (%v), want multipart/alternative", m.Header.Get("Content-Type"), err)
-	}
-	mr := multipart.NewReader(m.Body, params["boundary"])
-	for {
-		p, err := mr.NextRawPart()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		var body io.Reader = p
-		if strings.EqualFold(p.Header.Get("Content-Transfer-Encoding"), "quoted-printable") {
-			body = quotedprintable.NewReader(p)
-		}
-		b, err := io.ReadAll(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ct, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type"))
-		switch ct {
-		case "text/plain":
-			out.text = string(b)
-		case "text/html":
-			out.html = string(b)
-		}
-	}
-	if out.text == "" || out.html == "" {
-		t.Fatalf("mail lacks a part: text %d bytes, html %d bytes", len(out.text), len(out.html))
-	}
-	return out
-}
-
-// tokenIn finds the token of the link {publicURL}{path}/{token} in text.
-func tokenIn(t *testing.T, text, path string) string {
-	t.Helper()
-	m := regexp.MustCompile(regexp.QuoteMeta(publicURL+path+"/") + `([A-Za-z0-9_.~%-]+)`).FindStringSubmatch(text)
-	if m == nil {
-		t.Fatalf("no %s link in:\n%s", path, text)
-	}
-	tok, err := url.PathUnescape(m[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orgportal/onboarding/adapters/smtp/smtptest"
 	"github.com/orgportal/onboarding/domain"
 	"github.com/orgportal/onboarding/projections/mail"
 )
@@ -21,25 +22,25 @@ func TestInvitationIsMailedOnceWithAWorkingLink(t *testing.T) {
 	if len(files) != 1 {
 		t.Fatalf("outbox has %v, want one mail", files)
 	}
-	m := readEML(t, filepath.Join(f.outbox.Dir(), files[0]))
-	if got := m.header.Get("To"); !strings.Contains(got, "New.Person@example.test") {
+	m := smtptest.ReadFile(t, filepath.Join(f.outbox.Dir(), files[0]))
+	if got := m.Header.Get("To"); !strings.Contains(got, "New.Person@example.test") {
 		t.Errorf("To = %q", got)
 	}
 	wantID := "<invitation-" + string(inv.InvitationID) + "-g1@portal.example.test>"
-	if got := m.header.Get("Message-Id"); got != wantID {
+	if got := m.Header.Get("Message-Id"); got != wantID {
 		t.Errorf("Message-ID = %q, want %q", got, wantID)
 	}
-	for _, part := range []string{m.text, m.html} {
-		id, gen, err := f.signers.Invitation.Verify(tokenIn(t, part, "/invite"))
+	for _, part := range []string{m.Text, m.HTML} {
+		id, gen, err := f.signers.Invitation.Verify(smtptest.LinkToken(t, part, publicURL+"/invite"))
 		if err != nil || id != string(inv.InvitationID) || gen != 1 {
 			t.Errorf("link token verifies as (%q, %d, %v), want (%q, 1, nil)", id, gen, err, inv.InvitationID)
 		}
 	}
-	if strings.Contains(m.html, "<script>") || !strings.Contains(m.html, "&lt;script&gt;") {
-		t.Errorf("HTML part does not escape the inviter's name:\n%s", m.html)
+	if strings.Contains(m.HTML, "<script>") || !strings.Contains(m.HTML, "&lt;script&gt;") {
+		t.Errorf("HTML part does not escape the inviter's name:\n%s", m.HTML)
 	}
-	if !strings.Contains(m.text, hostileName) || !strings.Contains(m.text, "Acme & Co") {
-		t.Errorf("text part lacks the inviter or organization name:\n%s", m.text)
+	if !strings.Contains(m.Text, hostileName) || !strings.Contains(m.Text, "Acme & Co") {
+		t.Errorf("text part lacks the inviter or organization name:\n%s", m.Text)
 	}
 	sent, failed := sentEvents(f.events(domain.InvitationStream(inv.InvitationID)))
 	if len(sent) != 1 || len(failed) != 0 || sent[0].Generation != 1 || "<"+sent[0].MessageID+">" != wantID {
@@ -81,8 +82,8 @@ func TestResendMailsTheNewTokenAndNeverTheOldOne(t *testing.T) {
 		t.Fatalf("outbox has %v, want the original and the resent mail", files)
 	}
 	newest := filepath.Join(f.outbox.Dir(), "invitation-"+string(inv.InvitationID)+"-g2.eml")
-	m := readEML(t, newest)
-	id, gen, err := f.signers.Invitation.Verify(tokenIn(t, m.text, "/invite"))
+	m := smtptest.ReadFile(t, newest)
+	id, gen, err := f.signers.Invitation.Verify(smtptest.LinkToken(t, m.Text, publicURL+"/invite"))
 	if err != nil || id != string(inv.InvitationID) || gen != 2 {
 		t.Fatalf("resent link verifies as (%q, %d, %v), want generation 2", id, gen, err)
 	}
@@ -182,12 +183,12 @@ func TestRegistrationAndPasswordMails(t *testing.T) {
 	}
 	f.append(domain.RegistrationStream(reg.RegistrationID), reg)
 	f.mustHandle(reg)
-	m := readEML(t, filepath.Join(f.outbox.Dir(), "verification-reg-1-g1.eml"))
-	if id, gen, err := f.signers.Verification.Verify(tokenIn(t, m.text, "/verify")); err != nil || id != "reg-1" || gen != 1 {
+	m := smtptest.ReadFile(t, filepath.Join(f.outbox.Dir(), "verification-reg-1-g1.eml"))
+	if id, gen, err := f.signers.Verification.Verify(smtptest.LinkToken(t, m.Text, publicURL+"/verify")); err != nil || id != "reg-1" || gen != 1 {
 		t.Errorf("verification token: (%q, %d, %v)", id, gen, err)
 	}
-	if strings.Contains(m.html, "<b>Self") {
-		t.Errorf("HTML part does not escape the name:\n%s", m.html)
+	if strings.Contains(m.HTML, "<b>Self") {
+		t.Errorf("HTML part does not escape the name:\n%s", m.HTML)
 	}
 
 	member := domain.RegistrationAttemptedByMember{
@@ -195,9 +196,9 @@ func TestRegistrationAndPasswordMails(t *testing.T) {
 	}
 	f.append(domain.RegistrationStream(member.RegistrationID), member)
 	f.mustHandle(member)
-	m = readEML(t, filepath.Join(f.outbox.Dir(), "already_member-reg-2-g1.eml"))
-	if !strings.Contains(m.text, "already has an account") {
-		t.Errorf("already-member mail:\n%s", m.text)
+	m = smtptest.ReadFile(t, filepath.Join(f.outbox.Dir(), "already_member-reg-2-g1.eml"))
+	if !strings.Contains(m.Text, "already has an account") {
+		t.Errorf("already-member mail:\n%s", m.Text)
 	}
 
 	user := domain.UserID("user-manual")
@@ -205,8 +206,8 @@ func TestRegistrationAndPasswordMails(t *testing.T) {
 		domain.AccountCreated{UserID: user, OrgID: f.org, Email: "manual@example.test", NormalizedEmail: "manual@example.test", Name: "Manu", Via: domain.JoinedViaManual},
 		domain.PasswordSetupRequested{UserID: user, OrgID: f.org, Generation: 1, ExpiresAt: now.Add(time.Hour)})
 	f.mustHandle(domain.PasswordSetupRequested{UserID: user, OrgID: f.org, Generation: 1})
-	m = readEML(t, filepath.Join(f.outbox.Dir(), "set_password-user-manual-g1.eml"))
-	if id, gen, err := f.signers.PasswordSetup.Verify(tokenIn(t, m.text, "/set-password")); err != nil || id != string(user) || gen != 1 {
+	m = smtptest.ReadFile(t, filepath.Join(f.outbox.Dir(), "set_password-user-manual-g1.eml"))
+	if id, gen, err := f.signers.PasswordSetup.Verify(smtptest.LinkToken(t, m.Text, publicURL+"/set-password")); err != nil || id != string(user) || gen != 1 {
 		t.Errorf("set-password token: (%q, %d, %v)", id, gen, err)
 	}
 
@@ -214,8 +215,8 @@ func TestRegistrationAndPasswordMails(t *testing.T) {
 	f.append(domain.UserStream(user), reset)
 	f.mustHandle(reset)
 	f.mustHandle(reset)
-	m = readEML(t, filepath.Join(f.outbox.Dir(), "password_reset-user-manual-g2.eml"))
-	if id, gen, err := f.signers.PasswordReset.Verify(tokenIn(t, m.text, "/reset-password")); err != nil || id != string(user) || gen != 2 {
+	m = smtptest.ReadFile(t, filepath.Join(f.outbox.Dir(), "password_reset-user-manual-g2.eml"))
+	if id, gen, err := f.signers.PasswordReset.Verify(smtptest.LinkToken(t, m.Text, publicURL+"/reset-password")); err != nil || id != string(user) || gen != 2 {
 		t.Errorf("reset token: (%q, %d, %v)", id, gen, err)
 	}
 	if files := f.files(); len(files) != 4 {
