@@ -161,7 +161,7 @@ func BenchmarkStubAppend(b *testing.B) {
 		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
 			conn, stop := benchStartStub(b)
 			defer stop()
-			client := benchNewClient(b, conn)
+			client := dialClient(b, conn)
 			defer client.Close()
 			tag := benchTag()
 			benchWarmUp(b, client, tag, writers)
@@ -188,7 +188,7 @@ func benchStubRate(b *testing.B) float64 {
 	benchStub.once.Do(func() {
 		conn, stop := benchStartStub(b)
 		defer stop()
-		client := benchNewClient(b, conn)
+		client := dialClient(b, conn)
 		defer client.Close()
 		tag := benchTag()
 		benchWarmUp(b, client, tag, 64)
@@ -224,7 +224,7 @@ func benchAppend(b *testing.B, events, writers int) {
 		stubRate = benchStubRate(b) // before the store run, outside the timer
 	}
 	srv := benchStartServer(b)
-	client := benchNewClient(b, srv.ConnectionString())
+	client := dialClient(b, srv.ConnectionString())
 	defer client.Close()
 	tag := benchTag()
 	benchWarmUp(b, client, tag, writers)
@@ -268,7 +268,7 @@ const (
 // client.
 func BenchmarkCatchUpReadAll(b *testing.B) {
 	srv := benchStartServer(b)
-	client := benchNewClient(b, srv.ConnectionString())
+	client := dialClient(b, srv.ConnectionString())
 	defer client.Close()
 	benchPreload(b, client, benchCatchUpEvents)
 	total := int(srv.Store().Stats().EventsWritten.Load())
@@ -376,7 +376,7 @@ func BenchmarkRSSvsStoredEvents(b *testing.B) {
 	for _, n := range sizes {
 		b.Run(fmt.Sprintf("events=%d", n), func(b *testing.B) {
 			srv := benchStartServer(b)
-			client := benchNewClient(b, srv.ConnectionString())
+			client := dialClient(b, srv.ConnectionString())
 			defer client.Close()
 			benchPreload(b, client, n)
 			for b.Loop() {
@@ -561,20 +561,6 @@ func benchStartServer(b *testing.B) *esdbserver.Server {
 		}
 	})
 	return srv
-}
-
-func benchNewClient(b *testing.B, conn string) *esdb.Client {
-	b.Helper()
-	cfg, err := esdb.ParseConnectionString(conn)
-	if err != nil {
-		b.Fatal(err)
-	}
-	cfg.Logger = esdb.NoopLogging()
-	client, err := esdb.NewClient(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return client
 }
 
 var benchFSOnce sync.Once

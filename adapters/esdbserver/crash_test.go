@@ -294,24 +294,6 @@ func crashParseIDs(s string) ([]uuid.UUID, error) {
 	return ids, nil
 }
 
-// crashOutput collects a child's stderr.
-type crashOutput struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (o *crashOutput) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.Write(p)
-}
-
-func (o *crashOutput) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.String()
-}
-
 func TestCrashConsistency(t *testing.T) {
 	if runtime.GOOS == "windows" || runtime.GOOS == "plan9" || runtime.GOOS == "js" || runtime.GOOS == "wasip1" {
 		t.Skip("needs SIGKILL and child processes")
@@ -364,7 +346,7 @@ func crashRunAndKill(t *testing.T, run int, dir, prefix string, seed uint64, loa
 		crashPrefixEnv+"="+prefix,
 		crashSeedEnv+"="+strconv.FormatUint(seed, 10),
 	)
-	stderr := &crashOutput{}
+	stderr := &lockedBuffer{}
 	cmd.Stderr = stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -484,15 +466,7 @@ func crashVerify(t *testing.T, dir, prefix string, h *crashHistory) {
 			t.Errorf("shutdown: %v", err)
 		}
 	}()
-	cfg, err := esdb.ParseConnectionString(srv.ConnectionString())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Logger = esdb.NoopLogging()
-	client, err := esdb.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := dialClient(t, srv.ConnectionString())
 	defer client.Close()
 
 	// $all, forwards from the start: positions strictly increase, ids are

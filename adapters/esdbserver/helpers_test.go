@@ -76,16 +76,24 @@ func startServerIn(t *testing.T, dataDir string, opts ...grpc.ServerOption) *esd
 // goroutines, which must not outlive the test.
 func newClient(t *testing.T, connString string) *esdb.Client {
 	t.Helper()
+	client := dialClient(t, connString)
+	t.Cleanup(func() { _ = client.Close() })
+	return client
+}
+
+// dialClient connects the official client, logging off; the caller closes
+// it (benchmarks and the crash child manage its lifetime themselves).
+func dialClient(tb testing.TB, connString string) *esdb.Client {
+	tb.Helper()
 	cfg, err := esdb.ParseConnectionString(connString)
 	if err != nil {
-		t.Fatalf("parse connection string %q: %v", connString, err)
+		tb.Fatalf("parse connection string %q: %v", connString, err)
 	}
 	cfg.Logger = esdb.NoopLogging()
 	client, err := esdb.NewClient(cfg)
 	if err != nil {
-		t.Fatalf("new client: %v", err)
+		tb.Fatalf("new client: %v", err)
 	}
-	t.Cleanup(func() { _ = client.Close() })
 	return client
 }
 
@@ -427,6 +435,12 @@ func (b *lockedBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func (b *lockedBuffer) tail(lines int) string {

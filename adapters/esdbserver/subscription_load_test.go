@@ -315,7 +315,7 @@ func loadAllocatedByPebbleManual(stack []uintptr) bool {
 
 func loadRunSlowSubscriber(t *testing.T, plan loadPlan) {
 	srv := loadStartServer(t)
-	client := loadNewClient(t, srv.ConnectionString())
+	client := newClient(t, srv.ConnectionString())
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	prefix := fmt.Sprintf("slowsub-t%s-", strings.ReplaceAll(uuid.NewString()[:8], "-", ""))
@@ -513,7 +513,7 @@ func loadRunSlowSubscriber(t *testing.T, plan loadPlan) {
 // only when the test fails.
 func loadStartServer(t *testing.T) *esdbserver.Server {
 	t.Helper()
-	logs := &crashOutput{}
+	logs := &lockedBuffer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	srv, err := esdbserver.Start(ctx, esdbserver.Config{
@@ -531,31 +531,8 @@ func loadStartServer(t *testing.T) *esdbserver.Server {
 			t.Errorf("shutdown server: %v", err)
 		}
 		if t.Failed() {
-			t.Logf("server log:\n%s", loadTail(logs.String(), 60))
+			t.Logf("server log:\n%s", logs.tail(60))
 		}
 	})
 	return srv
-}
-
-func loadTail(s string, lines int) string {
-	all := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(all) > lines {
-		all = all[len(all)-lines:]
-	}
-	return strings.Join(all, "\n")
-}
-
-func loadNewClient(t *testing.T, conn string) *esdb.Client {
-	t.Helper()
-	cfg, err := esdb.ParseConnectionString(conn)
-	if err != nil {
-		t.Fatalf("parse %q: %v", conn, err)
-	}
-	cfg.Logger = esdb.NoopLogging()
-	c, err := esdb.NewClient(cfg)
-	if err != nil {
-		t.Fatalf("new client: %v", err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
 }
