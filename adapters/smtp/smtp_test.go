@@ -154,7 +154,7 @@ func startMailpit(t *testing.T) (api string, smtpPort int) {
 			if os.Getenv("PORTAL_REQUIRE_MAILPIT") == "1" {
 				t.Fatalf("mailpit not found (PORTAL_REQUIRE_MAILPIT=1): %v", statErr)
 			}
-			t.Skip("mailpit not installed (go install github.com/axllent/mailpit@latest); set PORTAL_REQUIRE_MAILPIT=1 to fail instead")
+			t.Skip("mailpit not installed (go install github.com/axllent/mailpit@v1.33.1); set PORTAL_REQUIRE_MAILPIT=1 to fail instead")
 		}
 	}
 	httpPort, smtpPort := freePort(t), freePort(t)
