@@ -11,6 +11,7 @@ package readmodels
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/orgportal/onboarding/domain"
@@ -216,6 +217,13 @@ type AuditPage struct {
 	Items      []AuditEntry `json:"items"`
 	NextCursor string       `json:"nextCursor,omitempty"`
 }
+
+// Errors of Reader methods, matched with errors.Is: the query API answers
+// ErrUnavailable with 503 and Retry-After, ErrBadCursor with 400.
+var (
+	ErrUnavailable = errors.New("readmodels: read-model database unavailable")
+	ErrBadCursor   = errors.New("readmodels: invalid or foreign cursor; start again without it")
+)
 
 // Reader is what the query API reads. Every method reads the active
 // version of its collection.
