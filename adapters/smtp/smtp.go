@@ -139,6 +139,13 @@ func (m *Mailer) Send(ctx context.Context, msg mail.Message) error {
 		return fmt.Errorf("smtp: %w", err)
 	}
 	if err := client.DialAndSendWithContext(ctx, gm); err != nil {
+		if gm.IsDelivered() {
+			// The server accepted the mail (250 after the data); only the
+			// goodbye (RSET, QUIT) failed. Reporting a failure would make
+			// the reactor send the mail again.
+			m.logger.Warn("smtp: mail accepted; closing the connection failed", "message_id", msg.MessageID, "err", err)
+			return nil
+		}
 		return classify(err)
 	}
 	return nil

@@ -3,20 +3,17 @@ package smtp_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"go/build"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/orgportal/onboarding/adapters/smtp"
+	"github.com/orgportal/onboarding/adapters/smtp/smtptest"
 	"github.com/orgportal/onboarding/projections/mail"
 )
 
@@ -100,8 +97,8 @@ func TestUnreachableServerIsTransient(t *testing.T) {
 // through Mailpit's HTTP API.
 func TestMailpit(t *testing.T) {
 	t.Parallel()
-	api, smtpPort := startMailpit(t)
-	m, err := smtp.New(smtp.Config{URL: fmt.Sprintf("smtp://127.0.0.1:%d", smtpPort), From: sender, Timeout: 5 * time.Second})
+	mp := smtptest.StartMailpit(t, smtptest.MailpitConfig{AllowedRecipients: `@example\.test$`})
+	m, err := smtp.New(smtp.Config{URL: mp.SMTPURL(), From: sender, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,27 +106,15 @@ func TestMailpit(t *testing.T) {
 	if err := m.Send(ctx, sample("ann@example.test", "invitation-xyz-g1")); err != nil {
 		t.Fatal(err)
 	}
-	var list struct {
-		Messages []struct {
-			ID        string
-			MessageID string
-			Subject   string
-		} `json:"messages"`
+	list := mp.Messages(t)
+	if len(list) != 1 || list[0].MessageID != "invitation-xyz-g1@portal.example.test" {
+		t.Fatalf("mailpit holds %s", smtptest.Summarize(list))
 	}
-	getJSON(t, api+"/api/v1/messages", &list)
-	if len(list.Messages) != 1 || list.Messages[0].MessageID != "invitation-xyz-g1@portal.example.test" {
-		t.Fatalf("mailpit holds %+v", list.Messages)
+	got := list[0]
+	if got.From.Address != sender.Address || got.From.Name != sender.Name || got.Subject != "You are invited to join Acme" {
+		t.Errorf("headers: %+v", got)
 	}
-	var full struct {
-		From    struct{ Name, Address string }
-		Subject string
-		Text    string
-		HTML    string
-	}
-	getJSON(t, api+"/api/v1/message/"+list.Messages[0].ID, &full)
-	if full.From.Address != sender.Address || full.From.Name != sender.Name || full.Subject != "You are invited to join Acme" {
-		t.Errorf("headers: %+v", full)
-	}
+	full := mp.Mail(t, got.ID)
 	if !strings.Contains(full.Text, "/invite/SECRET-TOKEN") || !strings.Contains(full.HTML, `href="https://portal.example.test/invite/SECRET-TOKEN"`) {
 		t.Errorf("parts: text %q html %q", full.Text, full.HTML)
 	}
@@ -139,67 +124,31 @@ func TestMailpit(t *testing.T) {
 	if err == nil || !mail.IsPermanent(err) {
 		t.Fatalf("rejected recipient: %v, want a permanent error", err)
 	}
-}
-
-func startMailpit(t *testing.T) (api string, smtpPort int) {
-	t.Helper()
-	bin, err := exec.LookPath("mailpit")
-	if err != nil {
-		gopath := os.Getenv("GOPATH")
-		if gopath == "" {
-			gopath = build.Default.GOPATH
-		}
-		bin = filepath.Join(gopath, "bin", "mailpit")
-		if _, statErr := os.Stat(bin); statErr != nil {
-			if os.Getenv("PORTAL_REQUIRE_MAILPIT") == "1" {
-				t.Fatalf("mailpit not found (PORTAL_REQUIRE_MAILPIT=1): %v", statErr)
-			}
-			t.Skip("mailpit not installed (go install github.com/axllent/mailpit@v1.33.1); set PORTAL_REQUIRE_MAILPIT=1 to fail instead")
-		}
-	}
-	httpPort, smtpPort := freePort(t), freePort(t)
-	cmd := exec.Command(bin, "--quiet",
-		"--listen", fmt.Sprintf("127.0.0.1:%d", httpPort),
-		"--smtp", fmt.Sprintf("127.0.0.1:%d", smtpPort),
-		"--database", filepath.Join(t.TempDir(), "mailpit.db"),
-		"--smtp-allowed-recipients", `@example\.test$`)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	api = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get(api + "/api/v1/messages")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return api, smtpPort
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mailpit did not start: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if n := mp.Count(t); n != 1 {
+		t.Errorf("mailpit holds %d mails after the rejection, want 1", n)
 	}
 }
 
-func getJSON(t *testing.T, url string, into any) {
-	t.Helper()
-	resp, err := http.Get(url)
+// TestMailpitOutageIsTransient: while the server is down a send fails
+// transiently; the same mail goes through once it is back.
+func TestMailpitOutageIsTransient(t *testing.T) {
+	t.Parallel()
+	mp := smtptest.StartMailpit(t, smtptest.MailpitConfig{})
+	m, err := smtp.New(smtp.Config{URL: mp.SMTPURL(), From: sender, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s", url, resp.Status)
+	mp.Stop()
+	msg := sample("ann@example.test", "invitation-down-g1")
+	if err := m.Send(context.Background(), msg); err == nil || mail.IsPermanent(err) {
+		t.Fatalf("server down: %v, want a transient error", err)
 	}
-	if err := json.NewDecoder(resp.Body).Decode(into); err != nil {
-		t.Fatal(err)
+	mp.Start()
+	if err := m.Send(context.Background(), msg); err != nil {
+		t.Fatalf("server back: %v", err)
+	}
+	if list := mp.Messages(t); len(list) != 1 || list[0].MessageID != msg.MessageID {
+		t.Fatalf("mailpit holds %s, want the one mail", smtptest.Summarize(list))
 	}
 }
 

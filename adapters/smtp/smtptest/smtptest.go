@@ -1,6 +1,6 @@
 // Package smtptest reads the mails the portal writes (outbox .eml files, or
-// messages fetched from an SMTP server) the way a mail client does, for
-// tests in any layer.
+// messages fetched from an SMTP server) the way a mail client does, and
+// runs a real SMTP server (Mailpit) for tests in any layer.
 package smtptest
 
 import (
@@ -35,6 +35,14 @@ func ReadFile(t testing.TB, path string) Mail {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return Parse(t, path, raw)
+}
+
+// Parse parses a raw RFC 5322 mail like ReadFile; name says which mail it
+// is in failure messages.
+func Parse(t testing.TB, name string, raw []byte) Mail {
+	t.Helper()
+	path := name
 	m, err := netmail.ReadMessage(bytes.NewReader(raw))
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
