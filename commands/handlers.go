@@ -51,6 +51,10 @@ type Config struct {
 	PasswordSetupTTL time.Duration
 	PasswordResetTTL time.Duration
 	SessionTTL       time.Duration
+	// PasswordResetMinDuration is the least time RequestPasswordReset
+	// takes, so that the write a known address causes does not show in
+	// the answer's timing; DefaultPasswordResetMinDuration when 0.
+	PasswordResetMinDuration time.Duration
 }
 
 // Deps are the handlers' dependencies; every field but IDs is required.

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"time"
 
 	"github.com/orgportal/onboarding/domain"
 )
@@ -18,6 +19,8 @@ func (h *Handlers) RequestPasswordReset(ctx context.Context, req Request, rawEma
 	if err != nil {
 		return fieldError("email", err)
 	}
+	// Wall time, not h.clock: this is about how long the caller waits.
+	defer padUntil(ctx, time.Now().Add(h.passwordResetFloor()))
 	index, _, err := load(ctx, h.store, domain.LoginStream(email), domain.EvolveLogin)
 	if err != nil {
 		return err
@@ -36,6 +39,34 @@ func (h *Handlers) RequestPasswordReset(ctx context.Context, req Request, rawEma
 		}
 	}
 	return nil
+}
+
+// DefaultPasswordResetMinDuration is the least time a password reset
+// request takes. A known address costs a durable append (milliseconds on
+// a real cluster), an unknown one nothing; the floor is well above the
+// append, and a person asking for a reset does not notice it.
+const DefaultPasswordResetMinDuration = 150 * time.Millisecond
+
+func (h *Handlers) passwordResetFloor() time.Duration {
+	if h.cfg.PasswordResetMinDuration > 0 {
+		return h.cfg.PasswordResetMinDuration
+	}
+	return DefaultPasswordResetMinDuration
+}
+
+// padUntil waits until the deadline, or until ctx ends (the caller is
+// gone and sees no timing).
+func padUntil(ctx context.Context, deadline time.Time) {
+	wait := time.Until(deadline)
+	if wait <= 0 {
+		return
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 // PasswordResult answers a completed password link.

@@ -73,6 +73,32 @@ func (h *Handlers) RegisterViaLink(ctx context.Context, req Request, in Register
 	return RegisterResult{RegistrationID: id, Position: pos}, nil
 }
 
+// joinSettled reports whether the join of a verified registration is
+// over: the member is on the roster (the join's last step) or was removed
+// from it since, or their account was closed (removed, or the join was
+// taken back). Removal is looked up in the roster's history as well, so
+// that a removal interrupted before it closed the account counts too.
+func (h *Handlers) joinSettled(ctx context.Context, org domain.OrgID, user domain.UserID) (bool, error) {
+	account, _, err := load(ctx, h.store, domain.UserStream(user), domain.EvolveAccount)
+	if err != nil {
+		return false, err
+	}
+	if account.Exists() && account.Closed {
+		return true, nil
+	}
+	roster, err := h.store.Load(ctx, domain.OrganizationStream(org))
+	if err != nil {
+		return false, err
+	}
+	for _, e := range roster.Events {
+		if removed, ok := e.(domain.MemberRemoved); ok && removed.UserID == user {
+			return true, nil
+		}
+	}
+	_, member := domain.Fold(domain.OrganizationState{}, domain.EvolveOrganization, roster.Events...).Member(user)
+	return member, nil
+}
+
 func registrationNotFound() error {
 	return domain.NotFound(domain.CodeRegistrationNotFound, "this verification link is not valid; check that you copied the whole link")
 }
@@ -101,7 +127,18 @@ func (h *Handlers) VerifyRegistration(ctx context.Context, req Request, token st
 	}
 	user := domain.UserID(h.ids())
 	if reg.Status == domain.RegistrationVerified {
-		user = reg.UserID // a repeat: resume, or the domain answers "already used"
+		// A repeat resumes a join that stopped part-way (the store failed
+		// after the verification was recorded). Once the join has settled
+		// the token is used up: replaying it must not bring back a member
+		// who was removed since.
+		settled, err := h.joinSettled(ctx, reg.OrgID, reg.UserID)
+		if err != nil {
+			return JoinResult{}, err
+		}
+		if settled {
+			return JoinResult{}, domain.Gone(domain.CodeVerificationUsed, "this verification link was already used; sign in instead")
+		}
+		user = reg.UserID
 	}
 	// Decide without writing first: a dead token must not touch anything.
 	if _, err := domain.DecideRegistration(reg, domain.VerifyRegistrationEmail{Generation: generation, UserID: user}, h.clock()); err != nil {

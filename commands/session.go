@@ -41,6 +41,9 @@ type Principal struct {
 // cannot make sign-in arbitrarily expensive.
 const maxAccountsTried = 5
 
+// noAccount is a user id no account ever has (ids are random UUIDs).
+const noAccount domain.UserID = "00000000-0000-0000-0000-000000000000"
+
 func invalidCredentials() error {
 	return domain.Unauthenticated(domain.CodeInvalidCredentials, "the email address or password is not correct")
 }
@@ -86,6 +89,15 @@ func (h *Handlers) SignIn(ctx context.Context, req Request, in SignInInput) (Sig
 		}
 	}
 	if match == nil {
+		if len(index.Accounts) == 0 {
+			// An address with an account costs a read of the account's
+			// stream; an unknown one costs the same read, of a stream
+			// that never exists, so the round trip does not tell them
+			// apart.
+			if _, _, err := load(ctx, h.store, domain.UserStream(noAccount), domain.EvolveAccount); err != nil {
+				return SignInResult{}, err
+			}
+		}
 		if verified == 0 {
 			h.verifyDummy(in.Password)
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/orgportal/onboarding/commands"
+	"github.com/orgportal/onboarding/projections/readmodels"
 )
 
 // BasePath is the prefix of every API route.
@@ -37,7 +38,14 @@ type Config struct {
 	// MaxLimiterKeys bounds the memory of each rate limiter (keys tracked
 	// at once); DefaultMaxLimiterKeys when 0.
 	MaxLimiterKeys int
+	// ConsistencyWait bounds how long a read given a consistency token
+	// waits for the read models to pass it; DefaultConsistencyWait when 0.
+	ConsistencyWait time.Duration
 }
+
+// DefaultConsistencyWait is how long a read waits for the read models to
+// catch up with a consistency token before it answers what they have.
+const DefaultConsistencyWait = 2 * time.Second
 
 // DefaultMaxLimiterKeys is how many clients, subjects or organizations each
 // limiter tracks at once (about 100 bytes each).
@@ -53,6 +61,12 @@ type Deps struct {
 	// limiters; time.Now when nil.
 	Clock  func() time.Time
 	Config Config
+	// ReadModels serves the query routes (users, invitations, audit,
+	// lineage); while nil they answer 503 read_models_not_configured.
+	ReadModels readmodels.Reader
+	// History serves GET /orgs/{orgId}/users?asOf=… from the event store;
+	// while nil such a query answers 503 history_not_configured.
+	History History
 }
 
 // API serves /api/v1. Build it with New and Mount it on a Gin engine.
@@ -61,6 +75,8 @@ type API struct {
 	log   *slog.Logger
 	clock func() time.Time
 	cfg   Config
+	read  readmodels.Reader
+	past  History
 
 	perClient  *limiter // key: group + client address
 	perSubject *limiter // key: group + email or hashed token
@@ -72,7 +88,10 @@ func New(d Deps) (*API, error) {
 	if d.Commands == nil {
 		return nil, errors.New("httpapi: command handlers are required")
 	}
-	a := &API{cmd: d.Commands, log: d.Logger, clock: d.Clock, cfg: d.Config}
+	a := &API{cmd: d.Commands, log: d.Logger, clock: d.Clock, cfg: d.Config, read: d.ReadModels, past: d.History}
+	if a.cfg.ConsistencyWait <= 0 {
+		a.cfg.ConsistencyWait = DefaultConsistencyWait
+	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -93,13 +112,15 @@ func New(d Deps) (*API, error) {
 // unknown routes and methods with problem documents.
 func (a *API) Mount(r *gin.Engine) {
 	r.HandleMethodNotAllowed = true
-	r.NoRoute(a.requestID, a.accessLog, func(c *gin.Context) {
+	r.NoRoute(a.requestID, a.accessLog, noStore, func(c *gin.Context) {
 		a.fail(c, &apiError{Status: http.StatusNotFound, Code: CodeRouteNotFound, Detail: "there is no such endpoint; see " + BasePath + "/openapi.json"})
 	})
-	r.NoMethod(a.requestID, a.accessLog, func(c *gin.Context) {
+	r.NoMethod(a.requestID, a.accessLog, noStore, func(c *gin.Context) {
 		a.fail(c, &apiError{Status: http.StatusMethodNotAllowed, Code: CodeMethodNotAllowed, Detail: "this endpoint does not accept the " + c.Request.Method + " method"})
 	})
-	g := r.Group(BasePath, a.requestID, a.accessLog, a.recover, a.limitBody, noStore)
+	// noStore comes before anything that can refuse the request, so that
+	// refusals carry the headers too.
+	g := r.Group(BasePath, a.requestID, noStore, a.accessLog, a.recover, a.limitBody)
 	a.routes(g)
 }
 

@@ -36,6 +36,12 @@ func (a *API) authenticate(c *gin.Context) {
 			"sign in first: send Authorization: Bearer <token> (from POST %s/session) or the session cookie", BasePath))
 		return
 	}
+	if c.GetHeader("Authorization") == "" {
+		if err := refuseCrossOriginCookie(c); err != nil {
+			a.fail(c, err)
+			return
+		}
+	}
 	p, err := a.cmd.Authenticate(c.Request.Context(), token)
 	if err != nil {
 		a.fail(c, err)
@@ -46,13 +52,22 @@ func (a *API) authenticate(c *gin.Context) {
 }
 
 // requireOrg checks that the organization in the path is the signed-in
-// user's. Sessions belong to one organization, so any other id (existing
-// or not) gets the same 403: the answer tells nothing about other tenants.
-// The commands then check the admin role on the organization's own state.
+// user's and that they are one of its owners or admins, before any handler
+// decodes, validates or reads anything: a member who is not an admin gets
+// 403 on every route, never a 400 that tells how far the request got.
+// Sessions belong to one organization, so any other id (existing or not)
+// gets the same 403: the answer tells nothing about other tenants. The
+// role is read from the organization's stream, not a read model that may
+// lag behind a demotion; the commands check it again on the state they
+// decide on.
 func (a *API) requireOrg(c *gin.Context) {
 	p := c.MustGet(principalKey).(commands.Principal)
 	if c.Param("orgId") != string(p.OrgID) {
 		a.fail(c, domain.Forbidden(domain.CodeNotAnAdmin, "you are not an admin of this organization"))
+		return
+	}
+	if err := a.cmd.AuthorizeAdmin(c.Request.Context(), p.OrgID, domain.UserActor(p.UserID)); err != nil {
+		a.fail(c, err)
 		return
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/orgportal/onboarding/commands"
 	"github.com/orgportal/onboarding/commands/commandstest"
 	"github.com/orgportal/onboarding/domain"
+	"github.com/orgportal/onboarding/projections/readmodels"
 )
 
 // One embedded event store serves the package; each test has its own
@@ -98,9 +99,10 @@ type env struct {
 type option func(*envOptions)
 
 type envOptions struct {
-	cfg     httpapi.Config
-	store   commands.EventStore
-	orgName string
+	cfg        httpapi.Config
+	store      commands.EventStore
+	orgName    string
+	readModels readmodels.Reader
 }
 
 func withConfig(cfg httpapi.Config) option { return func(o *envOptions) { o.cfg = cfg } }
@@ -108,6 +110,9 @@ func withStore(s commands.EventStore) option {
 	return func(o *envOptions) { o.store = s }
 }
 func withOrgName(name string) option { return func(o *envOptions) { o.orgName = name } }
+func withReadModels(r readmodels.Reader) option {
+	return func(o *envOptions) { o.readModels = r }
+}
 
 func newEnv(t *testing.T, opts ...option) *env {
 	t.Helper()
@@ -136,7 +141,7 @@ func newEnv(t *testing.T, opts ...option) *env {
 	}
 	e.owner = string(res.OwnerID)
 
-	api, err := httpapi.New(httpapi.Deps{Commands: h, Clock: clock.Now, Config: o.cfg,
+	api, err := httpapi.New(httpapi.Deps{Commands: h, Clock: clock.Now, Config: o.cfg, ReadModels: o.readModels, History: sharedStore,
 		Logger: slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	must(t, err)
 	e.srv = httptest.NewServer(api.Handler())

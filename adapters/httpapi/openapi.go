@@ -23,7 +23,11 @@ var openAPIDocument = sync.OnceValue(func() map[string]any {
 		if paths[path] == nil {
 			paths[path] = map[string]any{}
 		}
-		if params := pathParams(path); len(params) > 0 {
+		params := pathParams(path)
+		if extra, ok := o["parameters"].([]any); ok {
+			params = append(params, extra...)
+		}
+		if len(params) > 0 {
 			o["parameters"] = params
 		}
 		paths[path][method] = o
@@ -96,6 +100,8 @@ var openAPIDocument = sync.OnceValue(func() map[string]any {
 	add("delete", "/orgs/{orgId}/users/{userId}", op("removeMember", "members",
 		"Remove a member; their sessions end (the last owner stays)", bearer, nil, 200, positionOnly, 400, 401, 403, 404, 409, 503))
 
+	addQueries(add)
+
 	problem := obj(props{"type": str("urn:orgportal:problem:<code>"), "title": str(""), "status": integer(""),
 		"detail": str("what happened and what to do"), "code": str("stable machine-readable reason"),
 		"errors": map[string]any{"type": "object", "additionalProperties": str(""), "description": "problems per request field"}},
@@ -107,7 +113,9 @@ var openAPIDocument = sync.OnceValue(func() map[string]any {
 			"version": "1",
 			"description": "Invitations, the self-service link, registration, members and roles. Writes answer the " +
 				"commit position of their last event as `position` and in the `" + ConsistencyHeader + "` header " +
-				"(0 when nothing changed). Errors are RFC 9457 problem documents with a stable `code`. " +
+				"(0 when nothing changed). Reads given that token (header, or query parameter `" + ConsistencyParam + "`) " +
+				"wait a bounded time for the read models to pass it and say `" + ConsistencyStateHeader + ": fresh` or `stale`. " +
+				"Errors are RFC 9457 problem documents with a stable `code`. " +
 				"Every answer carries `" + RequestIDHeader + "` (the client's, when well-formed).",
 		},
 		"servers": []any{map[string]any{"url": BasePath}},
@@ -125,6 +133,10 @@ var openAPIDocument = sync.OnceValue(func() map[string]any {
 				"InvitationView": obj(props{"orgId": str(""), "organizationName": str(""), "email": str(""), "role": str(""),
 					"expiresAt": dateTime(), "state": enum("pending", "accepted", "revoked", "superseded", "expired"),
 					"code": str("the gone code accepting would answer")}),
+				"Ref":            obj(props{"userId": str(""), "email": str("")}),
+				"UserItem":       userItemSchema(),
+				"InvitationItem": invitationItemSchema(),
+				"AuditEntry":     auditEntrySchema(),
 				"InviteResult": obj(props{"results": arr(obj(props{"email": str(""),
 					"status":       enum("invited", "already_member", "already_invited", "invalid"),
 					"invitationId": str(""), "reason": str("why the address is invalid")})), "position": position()}),

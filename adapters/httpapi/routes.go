@@ -36,6 +36,13 @@ func (a *API) routes(g *gin.RouterGroup) {
 	org.POST("/users", a.handle(a.addMember))
 	org.PUT("/users/:userId/role", a.handle(a.changeRole))
 	org.DELETE("/users/:userId", a.handle(a.removeMember))
+
+	// Queries of one organization (queries.go): the read models, and the
+	// membership as of a past moment from the event store.
+	org.GET("/users", a.handle(a.listUsers))
+	org.GET("/users/:userId/lineage", a.handle(a.lineage))
+	org.GET("/invitations", a.handle(a.listInvitations))
+	org.GET("/audit", a.handle(a.listAudit))
 }
 
 // handle adapts a handler that returns its error, so that every failure

@@ -63,7 +63,17 @@ type User struct {
 	JoinedAt        *time.Time       `bson:"joinedAt,omitempty" json:"joinedAt,omitempty"`
 	// InvitationID is the pending (or accepted) invitation of an invited row.
 	InvitationID domain.InvitationID `bson:"invitationId,omitempty" json:"invitationId,omitempty"`
-	UpdatedAt    time.Time           `bson:"updatedAt" json:"updatedAt"`
+	// RegistrationID is the self-service registration waiting for the
+	// address to be verified (pending_verification rows).
+	RegistrationID domain.RegistrationID `bson:"registrationId,omitempty" json:"-"`
+	// ExpiresAt is when the pending invitation or registration of an
+	// invited or pending_verification row stops working.
+	ExpiresAt *time.Time `bson:"expiresAt,omitempty" json:"expiresAt,omitempty"`
+	// RemovedAt is when a member was last removed. A former member who is
+	// invited again keeps it, and their last membership's UserID and
+	// JoinedAt, until they join again.
+	RemovedAt *time.Time `bson:"removedAt,omitempty" json:"removedAt,omitempty"`
+	UpdatedAt time.Time  `bson:"updatedAt" json:"updatedAt"`
 	// Position is the commit position of the last event applied to this
 	// document; an event at or below it is a redelivery and is skipped.
 	Position int64 `bson:"position" json:"-"`
