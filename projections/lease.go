@@ -1,5 +1,10 @@
 // Package projections holds what the event handlers of the read side share:
-// the read models and reactors live in its subpackages (mail, ...).
+// leases (RunWithLease), and the projection runner (Runner): one Watermill
+// router per read model over a durable subscription to every domain event,
+// checkpointed per version of the read model, one replica at a time, with
+// stalls reported instead of events skipped; and rebuilds (Rebuild) that
+// replay $all into a fresh version and switch readers over. The read models
+// and reactors live in its subpackages (readmodels, mail, ...).
 package projections
 
 import (

@@ -3,7 +3,6 @@ package projections_test
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,37 +13,17 @@ import (
 	"time"
 
 	"github.com/orgportal/onboarding/adapters/mongodb"
+	"github.com/orgportal/onboarding/adapters/mongodb/mongotest"
 	"github.com/orgportal/onboarding/projections"
 )
 
 // The tests contend for leases in one embedded FerretDB (or the MongoDB
 // named by PORTAL_TEST_MONGO_URL), each contender with a client of its own,
-// as separate replicas would.
-var serverURI string
+// as separate replicas would. The runner tests share the same server.
+var srv *mongotest.Server
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	serverURI = os.Getenv("PORTAL_TEST_MONGO_URL")
-	if serverURI == "" {
-		dir, err := os.MkdirTemp("", "projections-test-")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer os.RemoveAll(dir)
-		e, err := mongodb.StartEmbedded(mongodb.EmbeddedConfig{Dir: dir, Logger: quiet()})
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "start embedded FerretDB:", err)
-			return 1
-		}
-		defer e.Close()
-		serverURI = e.URI()
-	}
-	return m.Run()
+	os.Exit(mongotest.Run(m, &srv))
 }
 
 func quiet() *slog.Logger {
@@ -62,7 +41,7 @@ func replica(t *testing.T, dbName string) *mongodb.Leases {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	client, err := mongodb.Connect(ctx, serverURI, quiet())
+	client, err := mongodb.Connect(ctx, srv.URI, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +55,7 @@ func sharedDB(t *testing.T) string {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		c, err := mongodb.Connect(ctx, serverURI, quiet())
+		c, err := mongodb.Connect(ctx, srv.URI, quiet())
 		if err != nil {
 			t.Errorf("drop %s: %v", name, err)
 			return

@@ -111,6 +111,15 @@ type SubscriberConfig struct {
 	// Logger receives reconnects and checkpoint failures; slog.Default()
 	// when nil.
 	Logger *slog.Logger
+
+	// OnCaughtUp, when set, is called each time a subscription has
+	// delivered, and seen acknowledged, everything the server held when it
+	// said so (it says so again after falling behind and catching up).
+	// position is the commit position of the last acknowledged event; ok
+	// is false when the subscription has acknowledged none and started from
+	// the beginning. A rebuild stops there; a runner reports it. It runs on
+	// the subscription's goroutine: return quickly.
+	OnCaughtUp func(topic string, position uint64, ok bool)
 }
 
 // CheckpointName is the checkpoint of a durable subscription: the consumer
@@ -358,6 +367,13 @@ func (c *consumer) subscribeOnce(ctx context.Context) (opened, progressed bool, 
 			// sent (#4970), which would skip an event on resume.
 			progressed = true
 			c.saveCheckpoint(ctx)
+			if ev.CaughtUp != nil && c.s.cfg.OnCaughtUp != nil {
+				var pos uint64
+				if c.from != nil {
+					pos = *c.from
+				}
+				c.s.cfg.OnCaughtUp(c.topic, pos, c.from != nil)
+			}
 		case ev.SubscriptionDropped != nil:
 			return true, progressed, ev.SubscriptionDropped.Error
 		}

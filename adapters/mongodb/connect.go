@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 	"go.mongodb.org/mongo-driver/mongo/readpref"
@@ -129,4 +130,16 @@ func DatabaseName(uri, fallback string) string {
 		return fallback
 	}
 	return cs.Database
+}
+
+// IsFerretDB reports whether db's server is FerretDB, which answers
+// buildInfo with a ferretdbVersion; callers pick query strategies by it
+// (FerretDB v1 filters anything but {_id: value} by scanning in Go).
+func IsFerretDB(ctx context.Context, db *mongo.Database) (bool, error) {
+	var info bson.M
+	if err := db.RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {
+		return false, fmt.Errorf("mongodb: buildInfo: %w", err)
+	}
+	_, ferret := info["ferretdbVersion"]
+	return ferret, nil
 }

@@ -76,14 +76,11 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	}
 	logger = slog.New(ferretLog{Handler: logger.Handler(), min: slog.LevelWarn}).With("component", "ferretdb")
 
-	// A URL built this way escapes whatever the path contains (spaces, '?',
-	// '#'); FerretDB wants a directory URI ending in a slash.
-	sqliteURL := (&url.URL{Scheme: "file", Path: dir + "/"}).String()
 	f, err := ferretdb.New(&ferretdb.Config{
 		Listener:  ferretdb.ListenerConfig{TCP: listen},
 		Logger:    logger,
 		Handler:   "sqlite",
-		SQLiteURL: sqliteURL,
+		SQLiteURL: sqliteURL(dir),
 	})
 	if err != nil {
 		_ = unlock()
@@ -106,6 +103,37 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		}
 	}()
 	return e, nil
+}
+
+// sqlitePragmas are the SQLite settings of every database file, in the
+// order SQLite must apply them (the busy handler before WAL is enabled).
+// FerretDB adds the first two itself when they are missing; naming them
+// here keeps that order with our addition.
+//
+// synchronous(normal) is the one we change: in WAL mode SQLite's default,
+// FULL, fsyncs the WAL on every commit, i.e. on every write a projection
+// makes (several per event). NORMAL fsyncs only at WAL checkpoints. A
+// process crash still loses nothing (the WAL is in the OS's page cache);
+// a power loss or kernel crash can lose the last commits, but never
+// corrupts the file and loses them in commit order. That is safe here
+// because everything in these files can be rebuilt from the event store
+// and each projection's checkpoint lives in the same file as its
+// documents, committed after them: a rollback takes documents and
+// checkpoint back together to an earlier consistent point, and the
+// projection re-applies the events after it (apply is idempotent). The
+// other documents behave the same way: a lease term lost this way is
+// only a lease the restarted process (the only one using an embedded
+// database) takes again after its TTL; a mail reactor checkpoint that
+// goes back only makes the reactor read events again, and it checks the
+// invitation's stream before sending, so no mail goes out twice because
+// of it.
+var sqlitePragmas = []string{"busy_timeout(10000)", "journal_mode(wal)", "synchronous(normal)"}
+
+// sqliteURL is FerretDB's SQLite URL for the files in dir. A URL built
+// this way escapes whatever the path contains (spaces, '?', '#'); FerretDB
+// wants a directory URI ending in a slash.
+func sqliteURL(dir string) string {
+	return (&url.URL{Scheme: "file", Path: dir + "/", RawQuery: url.Values{"_pragma": sqlitePragmas}.Encode()}).String()
 }
 
 // URI is the mongodb:// address of the server, for Connect.
@@ -132,9 +160,15 @@ func (e *Embedded) Close() error {
 // and a dump of the message, and the driver's endSessions, which FerretDB
 // does not implement, fails on every client disconnect. Other failed
 // commands (an operator FerretDB lacks, say) still get through.
+//
+// FerretDB derives a logger with attributes for every SQL statement it
+// runs; the wrapped handler would format those attributes each time (a
+// noticeable share of a bulk insert's CPU), so they are only recorded here
+// and applied to the few records that pass.
 type ferretLog struct {
 	slog.Handler
 	min slog.Level
+	ops []func(slog.Handler) slog.Handler // WithAttrs/WithGroup, in order
 }
 
 func (h ferretLog) Enabled(ctx context.Context, l slog.Level) bool {
@@ -146,13 +180,23 @@ func (h ferretLog) Handle(ctx context.Context, r slog.Record) error {
 		strings.Contains(r.Message, "no such command: 'endSessions'") {
 		return nil
 	}
-	return h.Handler.Handle(ctx, r)
+	handler := h.Handler
+	for _, op := range h.ops {
+		handler = op(handler)
+	}
+	return handler.Handle(ctx, r)
 }
 
 func (h ferretLog) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return ferretLog{Handler: h.Handler.WithAttrs(attrs), min: h.min}
+	return h.with(func(next slog.Handler) slog.Handler { return next.WithAttrs(attrs) })
 }
 
 func (h ferretLog) WithGroup(name string) slog.Handler {
-	return ferretLog{Handler: h.Handler.WithGroup(name), min: h.min}
+	return h.with(func(next slog.Handler) slog.Handler { return next.WithGroup(name) })
+}
+
+func (h ferretLog) with(op func(slog.Handler) slog.Handler) ferretLog {
+	ops := make([]func(slog.Handler) slog.Handler, len(h.ops), len(h.ops)+1)
+	copy(ops, h.ops)
+	return ferretLog{Handler: h.Handler, min: h.min, ops: append(ops, op)}
 }

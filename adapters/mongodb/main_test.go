@@ -27,6 +27,7 @@ const envTestMongoURL = "PORTAL_TEST_MONGO_URL"
 var server struct {
 	uri      string
 	embedded bool
+	e        *mongodb.Embedded // when embedded
 	client   *mongo.Client
 }
 
@@ -50,7 +51,7 @@ func run(m *testing.M) int {
 			return 1
 		}
 		defer e.Close()
-		server.uri, server.embedded = e.URI(), true
+		server.uri, server.embedded, server.e = e.URI(), true, e
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

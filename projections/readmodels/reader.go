@@ -1,0 +1,211 @@
+package readmodels
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
+
+	"github.com/orgportal/onboarding/adapters/mongodb"
+	"github.com/orgportal/onboarding/domain"
+	"github.com/orgportal/onboarding/projections"
+)
+
+// Strategy is how MongoReader answers Users pages.
+type Strategy int
+
+const (
+	// StrategyAuto picks StrategyCached on FerretDB, StrategyIndexed
+	// otherwise.
+	StrategyAuto Strategy = iota
+	// StrategyIndexed filters, sorts and pages on the server (one query
+	// for the page, one aggregation for the counts), from the indexes the
+	// projection creates.
+	StrategyIndexed
+	// StrategyCached reads an organization's rows once per change (its
+	// org stamp) and filters, sorts and pages in memory: on FerretDB,
+	// which decodes the whole collection for any query other than by _id,
+	// that is one scan per change instead of two per page.
+	StrategyCached
+)
+
+// ReaderOptions tune NewReader.
+type ReaderOptions struct {
+	Strategy Strategy
+	// PositionTTL is how long Position reuses its answer (consistency
+	// waits poll it); 100 ms when zero.
+	PositionTTL time.Duration
+	// CacheRows bounds the rows StrategyCached keeps; 100,000 when zero.
+	CacheRows int
+	// Projections names the projections Position takes the lowest
+	// checkpoint of; all three when empty (tests of one read model set
+	// their own).
+	Projections []string
+}
+
+// MongoReader implements Reader over the read models in a database: each
+// query reads the active version of its collection (mongodb.Versions).
+type MongoReader struct {
+	db          *mongo.Database
+	versions    *mongodb.Versions
+	checkpoints *mongodb.CheckpointStore
+	opts        ReaderOptions
+	cache       *rowCache
+
+	strategyMu sync.Mutex
+	strategy   Strategy // resolved; StrategyAuto until asked
+
+	posMu   sync.Mutex
+	posAt   time.Time
+	posLast uint64
+}
+
+var _ Reader = (*MongoReader)(nil)
+
+// NewReader returns a reader over db.
+func NewReader(db *mongo.Database, opts ReaderOptions) *MongoReader {
+	if opts.PositionTTL <= 0 {
+		opts.PositionTTL = 100 * time.Millisecond
+	}
+	if opts.CacheRows <= 0 {
+		opts.CacheRows = 100_000
+	}
+	if len(opts.Projections) == 0 {
+		opts.Projections = Names()
+	}
+	return &MongoReader{
+		db: db, versions: mongodb.NewVersions(db, time.Now), checkpoints: mongodb.NewCheckpointStore(db),
+		opts: opts, cache: newRowCache(opts.CacheRows),
+	}
+}
+
+// usersStrategy resolves StrategyAuto once, by asking the server what it
+// is.
+func (r *MongoReader) usersStrategy(ctx context.Context) (Strategy, error) {
+	if r.opts.Strategy != StrategyAuto {
+		return r.opts.Strategy, nil
+	}
+	r.strategyMu.Lock()
+	defer r.strategyMu.Unlock()
+	if r.strategy == StrategyAuto {
+		ferret, err := mongodb.IsFerretDB(ctx, r.db)
+		if err != nil {
+			return 0, readErr("server kind", err) // asked again next time
+		}
+		r.strategy = StrategyIndexed
+		if ferret {
+			r.strategy = StrategyCached
+		}
+	}
+	return r.strategy, nil
+}
+
+// active returns the version serving reads of base; 0 before the first.
+func (r *MongoReader) active(ctx context.Context, base string) (int, error) {
+	a, found, err := r.versions.Active(ctx, base)
+	if err != nil {
+		return 0, readErr("active version of "+base, err)
+	}
+	if !found {
+		return 0, nil
+	}
+	return a.Version, nil
+}
+
+// Position implements Reader: the lowest checkpoint among the projections'
+// active versions.
+func (r *MongoReader) Position(ctx context.Context) (uint64, error) {
+	r.posMu.Lock()
+	defer r.posMu.Unlock()
+	if time.Since(r.posAt) < r.opts.PositionTTL {
+		return r.posLast, nil
+	}
+	lowest := uint64(0)
+	for i, name := range r.opts.Projections {
+		version, err := r.active(ctx, name)
+		if err != nil {
+			return 0, err
+		}
+		pos := uint64(0)
+		if version > 0 {
+			p, ok, err := r.checkpoints.Load(ctx, projections.CheckpointName(name, name, version))
+			if err != nil {
+				return 0, readErr("checkpoint of "+name, err)
+			}
+			if ok {
+				pos = p
+			}
+		}
+		if i == 0 || pos < lowest {
+			lowest = pos
+		}
+	}
+	r.posAt, r.posLast = time.Now(), lowest
+	return lowest, nil
+}
+
+// User implements Reader.
+func (r *MongoReader) User(ctx context.Context, org domain.OrgID, user domain.UserID) (User, bool, error) {
+	version, err := r.active(ctx, UsersBase)
+	if err != nil || version == 0 {
+		return User{}, false, err
+	}
+	var lookup ref
+	err = mongodb.Collection(r.db, UsersBase+lookupSuffix, version).FindOne(ctx, bson.D{{Key: "_id", Value: userKey(user)}}).Decode(&lookup)
+	if errors.Is(err, mongo.ErrNoDocuments) || err == nil && (lookup.OrgID != org || lookup.Row == "") {
+		return User{}, false, nil
+	}
+	if err != nil {
+		return User{}, false, readErr("user lookup", err)
+	}
+	var u User
+	err = mongodb.Collection(r.db, UsersBase, version).FindOne(ctx, bson.D{{Key: "_id", Value: lookup.Row}}).Decode(&u)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return User{}, false, nil
+	}
+	if err != nil {
+		return User{}, false, readErr("user", err)
+	}
+	if u.OrgID != org || u.UserID != user {
+		return User{}, false, nil
+	}
+	return u, true, nil
+}
+
+// limitOf applies the default and the bound to a page size.
+func limitOf(n int) int {
+	switch {
+	case n <= 0:
+		return DefaultLimit
+	case n > MaxLimit:
+		return MaxLimit
+	}
+	return n
+}
+
+// decodeAll reads a cursor into a slice, wrapping failures for the API.
+func decodeAll[T any](ctx context.Context, what string, cur *mongo.Cursor, err error) ([]T, error) {
+	if err != nil {
+		return nil, readErr(what, err)
+	}
+	out := []T{}
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, readErr(what, err)
+	}
+	return out, nil
+}
+
+// prefixRegex matches strings starting with the lower-cased q.
+func prefixRegex(q string) bson.D {
+	return bson.D{{Key: "$regex", Value: "^" + regexp.QuoteMeta(strings.ToLower(q))}}
+}
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("readmodels: "+format, args...)
+}

@@ -1,0 +1,344 @@
+package readmodels
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"github.com/orgportal/onboarding/adapters/mongodb"
+	"github.com/orgportal/onboarding/domain"
+)
+
+// sortField is the stored field behind a sort key; nullable says whether
+// rows may lack it (sorted first ascending, last descending, as MongoDB
+// does).
+func sortField(sort string) (field string, nullable bool, err error) {
+	switch sort {
+	case "", SortEmail:
+		return "normalizedEmail", false, nil
+	case SortName:
+		return "nameFold", false, nil
+	case SortInvitedAt:
+		return "invitedAt", true, nil
+	case SortJoinedAt:
+		return "joinedAt", true, nil
+	}
+	return "", false, invalid("unknown sort %q (email, name, invitedAt, joinedAt)", sort)
+}
+
+func checkUserStatus(s UserStatus) error {
+	if s != "" && !slices.Contains(UserStatuses, s) {
+		return invalid("unknown status %q", s)
+	}
+	return nil
+}
+
+// Users implements Reader.
+func (r *MongoReader) Users(ctx context.Context, q UsersQuery) (UsersPage, error) {
+	field, nullable, err := sortField(q.Sort)
+	if err != nil {
+		return UsersPage{}, err
+	}
+	if err := checkUserStatus(q.Status); err != nil {
+		return UsersPage{}, err
+	}
+	hash := queryHash("users", string(q.OrgID), strings.ToLower(q.Q), string(q.Status), string(q.Role), field, boolString(q.Desc))
+	after, err := decodeCursor(q.Cursor, hash)
+	if err != nil {
+		return UsersPage{}, err
+	}
+	version, err := r.active(ctx, UsersBase)
+	if err != nil {
+		return UsersPage{}, err
+	}
+	page := UsersPage{Items: []User{}, Counts: zeroCounts()}
+	if version == 0 {
+		return page, nil
+	}
+	strategy, err := r.usersStrategy(ctx)
+	if err != nil {
+		return UsersPage{}, err
+	}
+	limit := limitOf(q.Limit)
+	if strategy == StrategyCached {
+		page, err = r.usersCached(ctx, version, q, field, after, limit)
+	} else {
+		page, err = r.usersIndexed(ctx, version, q, field, nullable, after, limit)
+	}
+	if err != nil {
+		return UsersPage{}, err
+	}
+	if len(page.Items) > limit {
+		page.Items = page.Items[:limit]
+		last := page.Items[limit-1]
+		page.NextCursor = userCursor(hash, field, last).encode()
+	}
+	return page, nil
+}
+
+func zeroCounts() map[UserStatus]int {
+	counts := make(map[UserStatus]int, len(UserStatuses))
+	for _, s := range UserStatuses {
+		counts[s] = 0
+	}
+	return counts
+}
+
+func boolString(b bool) string {
+	if b {
+		return "desc"
+	}
+	return "asc"
+}
+
+// userCursor is the cursor after u in the order of field.
+func userCursor(hash, field string, u User) cursor {
+	c := cursor{Query: hash, ID: u.ID}
+	switch field {
+	case "normalizedEmail":
+		c.Str = &u.NormalizedEmail
+	case "nameFold":
+		c.Str = &u.NameFold
+	case "invitedAt":
+		c.Time = timeKey(u.InvitedAt)
+	case "joinedAt":
+		c.Time = timeKey(u.JoinedAt)
+	}
+	return c
+}
+
+// usersIndexed answers on the server: the counts over the filters but
+// status, and the page (one more row than asked, to know whether another
+// page follows).
+func (r *MongoReader) usersIndexed(ctx context.Context, version int, q UsersQuery, field string, nullable bool, after *cursor, limit int) (UsersPage, error) {
+	coll := mongodb.Collection(r.db, UsersBase, version)
+	base := bson.D{{Key: "orgId", Value: q.OrgID}}
+	if q.Role != "" {
+		base = append(base, bson.E{Key: "role", Value: q.Role})
+	}
+	if q.Q != "" {
+		base = append(base, bson.E{Key: "$or", Value: bson.A{
+			bson.D{{Key: "normalizedEmail", Value: prefixRegex(q.Q)}},
+			bson.D{{Key: "nameFold", Value: prefixRegex(q.Q)}},
+		}})
+	}
+	type group struct {
+		Status UserStatus `bson:"_id"`
+		N      int        `bson:"n"`
+	}
+	cur, err := coll.Aggregate(ctx, bson.A{
+		bson.D{{Key: "$match", Value: base}},
+		bson.D{{Key: "$group", Value: bson.D{{Key: "_id", Value: "$status"}, {Key: "n", Value: bson.D{{Key: "$sum", Value: 1}}}}}},
+	})
+	groups, err := decodeAll[group](ctx, "users counts", cur, err)
+	if err != nil {
+		return UsersPage{}, err
+	}
+	page := UsersPage{Counts: zeroCounts()}
+	for _, g := range groups {
+		page.Counts[g.Status] = g.N
+	}
+
+	filter := base
+	if q.Status != "" {
+		filter = append(filter, bson.E{Key: "status", Value: q.Status})
+	}
+	if after != nil {
+		filter = bson.D{{Key: "$and", Value: bson.A{filter, afterFilter(field, nullable, q.Desc, after)}}}
+	}
+	dir := 1
+	if q.Desc {
+		dir = -1
+	}
+	cur, err = coll.Find(ctx, filter, options.Find().
+		SetSort(bson.D{{Key: field, Value: dir}, {Key: "_id", Value: dir}}).
+		SetLimit(int64(limit+1)))
+	page.Items, err = decodeAll[User](ctx, "users", cur, err)
+	return page, err
+}
+
+// afterFilter selects the rows after c in the order (field, _id), asc or
+// desc, where a missing field sorts before every value.
+func afterFilter(field string, nullable, desc bool, c *cursor) bson.D {
+	var key any
+	switch {
+	case c.Str != nil:
+		key = *c.Str
+	case c.Time != nil:
+		key = timeOf(*c.Time)
+	}
+	idOp, keyOp := "$gt", "$gt"
+	if desc {
+		idOp, keyOp = "$lt", "$lt"
+	}
+	if key == nil { // the cursor row had no value
+		if !desc {
+			return bson.D{{Key: "$or", Value: bson.A{
+				bson.D{{Key: field, Value: nil}, {Key: "_id", Value: bson.D{{Key: idOp, Value: c.ID}}}},
+				bson.D{{Key: field, Value: bson.D{{Key: "$ne", Value: nil}}}},
+			}}}
+		}
+		return bson.D{{Key: field, Value: nil}, {Key: "_id", Value: bson.D{{Key: idOp, Value: c.ID}}}}
+	}
+	or := bson.A{
+		bson.D{{Key: field, Value: bson.D{{Key: keyOp, Value: key}}}},
+		bson.D{{Key: field, Value: key}, {Key: "_id", Value: bson.D{{Key: idOp, Value: c.ID}}}},
+	}
+	if desc && nullable {
+		or = append(or, bson.D{{Key: field, Value: nil}})
+	}
+	return bson.D{{Key: "$or", Value: or}}
+}
+
+// usersCached answers from the organization's rows in memory, current as
+// of the org stamp.
+func (r *MongoReader) usersCached(ctx context.Context, version int, q UsersQuery, field string, after *cursor, limit int) (UsersPage, error) {
+	rows, err := r.orgRows(ctx, version, q.OrgID)
+	if err != nil {
+		return UsersPage{}, err
+	}
+	prefix := strings.ToLower(q.Q)
+	page := UsersPage{Items: []User{}, Counts: zeroCounts()}
+	var matching []User
+	for i := range rows {
+		u := &rows[i]
+		if q.Role != "" && u.Role != q.Role ||
+			prefix != "" && !strings.HasPrefix(u.NormalizedEmail, prefix) && !strings.HasPrefix(u.NameFold, prefix) {
+			continue
+		}
+		page.Counts[u.Status]++
+		if q.Status != "" && u.Status != q.Status {
+			continue
+		}
+		matching = append(matching, *u)
+	}
+	less := rowOrder(field, q.Desc)
+	if after != nil {
+		key := User{ID: after.ID}
+		setSortKey(&key, field, after)
+		matching = slices.DeleteFunc(matching, func(u User) bool { return less(u, key) <= 0 })
+	}
+	slices.SortFunc(matching, less)
+	if len(matching) > limit+1 {
+		matching = matching[:limit+1]
+	}
+	page.Items = append(page.Items, matching...)
+	return page, nil
+}
+
+// orgRows returns the rows of org in version, from the cache when the org
+// stamp has not moved.
+func (r *MongoReader) orgRows(ctx context.Context, version int, org domain.OrgID) ([]User, error) {
+	var stamp ref
+	err := mongodb.Collection(r.db, UsersBase+lookupSuffix, version).FindOne(ctx, bson.D{{Key: "_id", Value: orgKey(org)}}).Decode(&stamp)
+	if err != nil && !isNoDocuments(err) {
+		return nil, readErr("org stamp", err)
+	}
+	if stamp.Position == 0 {
+		return nil, nil // no row ever
+	}
+	key := mongodb.CollectionName(UsersBase, version) + "/" + string(org)
+	return r.cache.rows(ctx, key, stamp.Position, func(ctx context.Context) ([]User, error) {
+		cur, err := mongodb.Collection(r.db, UsersBase, version).Find(ctx, bson.D{{Key: "orgId", Value: org}})
+		return decodeAll[User](ctx, "users", cur, err)
+	})
+}
+
+// setSortKey puts the cursor's key into the field of u that field names.
+func setSortKey(u *User, field string, c *cursor) {
+	var t *time.Time
+	if c.Time != nil {
+		tt := timeOf(*c.Time)
+		t = &tt
+	}
+	switch field {
+	case "normalizedEmail":
+		u.NormalizedEmail = deref(c.Str)
+	case "nameFold":
+		u.NameFold = deref(c.Str)
+	case "invitedAt":
+		u.InvitedAt = t
+	case "joinedAt":
+		u.JoinedAt = t
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// rowOrder compares rows the way MongoDB sorts {field: dir, _id: dir}:
+// strings bytewise, a missing date before any date.
+func rowOrder(field string, desc bool) func(a, b User) int {
+	key := func(a, b User) int {
+		switch field {
+		case "nameFold":
+			return strings.Compare(a.NameFold, b.NameFold)
+		case "invitedAt":
+			return compareTimes(a.InvitedAt, b.InvitedAt)
+		case "joinedAt":
+			return compareTimes(a.JoinedAt, b.JoinedAt)
+		}
+		return strings.Compare(a.NormalizedEmail, b.NormalizedEmail)
+	}
+	return func(a, b User) int {
+		c := key(a, b)
+		if c == 0 {
+			c = strings.Compare(a.ID, b.ID)
+		}
+		if desc {
+			return -c
+		}
+		return c
+	}
+}
+
+func compareTimes(a, b *time.Time) int {
+	switch {
+	case a == nil && b == nil:
+		return 0
+	case a == nil:
+		return -1
+	case b == nil:
+		return 1
+	}
+	return cmp.Compare(a.UnixMilli(), b.UnixMilli())
+}
+
+// InvitedBy implements Reader.
+func (r *MongoReader) InvitedBy(ctx context.Context, org domain.OrgID, user domain.UserID) ([]User, error) {
+	version, err := r.active(ctx, UsersBase)
+	if err != nil || version == 0 {
+		return []User{}, err
+	}
+	strategy, err := r.usersStrategy(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := []User{}
+	if strategy == StrategyCached {
+		rows, err := r.orgRows(ctx, version, org)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range rows {
+			if u.InvitedBy != nil && u.InvitedBy.UserID == user {
+				out = append(out, u)
+			}
+		}
+		slices.SortFunc(out, rowOrder("normalizedEmail", false))
+		return out, nil
+	}
+	cur, err := mongodb.Collection(r.db, UsersBase, version).Find(ctx,
+		bson.D{{Key: "orgId", Value: org}, {Key: "invitedBy.userId", Value: user}},
+		options.Find().SetSort(bson.D{{Key: "normalizedEmail", Value: 1}, {Key: "_id", Value: 1}}))
+	return decodeAll[User](ctx, "users invited by", cur, err)
+}

@@ -1,0 +1,47 @@
+package readmodels
+
+import (
+	"github.com/orgportal/onboarding/domain"
+)
+
+// ref is an entry of a projection's lookup collection ("<base>_lookup_v<N>"):
+// what a projection remembers about an id so that later events, which name
+// only the id, find their document and the person's email. Each projection
+// keeps its own (one writer per collection), and every hot path reads it by
+// _id.
+type ref struct {
+	ID    string       `bson:"_id"`
+	OrgID domain.OrgID `bson:"orgId,omitempty"`
+	Email string       `bson:"email,omitempty"`
+	// Row is the Users row of a user, invitation or registration (users
+	// projection only).
+	Row string `bson:"row,omitempty"`
+	// Position is, for an org stamp, the last position that changed a
+	// document of the organization (see orgKey).
+	Position int64 `bson:"position,omitempty"`
+}
+
+// Keys of ref documents. Ids are letters, digits, '-' and '_', so the
+// prefixes cannot collide.
+func userKey(id domain.UserID) string                 { return "user:" + string(id) }
+func invitationKey(id domain.InvitationID) string     { return "invitation:" + string(id) }
+func registrationKey(id domain.RegistrationID) string { return "registration:" + string(id) }
+
+// orgKey is the org stamp: the users projection moves it forward whenever
+// a row of the organization changes, after the row is written, so a reader
+// that cached the organization's rows can tell by one _id read whether
+// they are still current.
+func orgKey(id domain.OrgID) string { return "org:" + string(id) }
+
+// personRef names a user by id and, when the projection has seen them
+// join, email.
+func personRef(refs table[ref], id domain.UserID) Ref {
+	r, _ := refs.get(userKey(id))
+	return Ref{UserID: id, Email: r.Email}
+}
+
+// rememberUser records a user's email (and Users row) for later lookups.
+// Users never change their address, so redelivery writes the same entry.
+func rememberUser(refs table[ref], org domain.OrgID, id domain.UserID, email, row string) {
+	refs.put(userKey(id), ref{ID: userKey(id), OrgID: org, Email: email, Row: row})
+}
