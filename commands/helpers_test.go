@@ -5,12 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"log/slog"
 	"os"
 	"strings"
 	"testing"
 
-	"github.com/orgportal/onboarding/adapters/esdbserver"
 	"github.com/orgportal/onboarding/adapters/eventstoredb"
 	"github.com/orgportal/onboarding/commands"
 	"github.com/orgportal/onboarding/commands/commandstest"
@@ -30,30 +28,13 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "commands-test-")
+	es, err := commandstest.StartEventStore(context.Background())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	quiet := slog.New(slog.DiscardHandler)
-	srv, err := esdbserver.Start(ctx, esdbserver.Config{DataDir: dir, ListenAddr: "127.0.0.1:0", Logger: quiet})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "start embedded event store:", err)
-		return 1
-	}
-	defer srv.Close()
-	sharedConn, err = eventstoredb.Dial(ctx, srv.ConnectionString(), quiet)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer sharedConn.Close()
-	if sharedCodec, sharedStore, err = eventstoredb.ForDomain(sharedConn); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
+	defer es.Close()
+	sharedConn, sharedCodec, sharedStore = es.Conn, es.Codec, es.Store
 	return m.Run()
 }
 
@@ -163,29 +144,16 @@ func (e *env) account(id domain.UserID) domain.AccountState {
 	return domain.Fold(domain.AccountState{}, domain.EvolveAccount, e.events(domain.UserStream(id))...)
 }
 
-// The tokens below are derived the way the mail reactor will derive them:
-// from the aggregate id and the generation in its events.
-
 func (e *env) invitationToken(id domain.InvitationID) string {
-	e.t.Helper()
-	tok, err := e.signers.Invitation.Issue(string(id), e.invitation(id).Generation)
-	e.must(err)
-	return tok
+	return commandstest.InvitationToken(e.t, sharedStore, e.signers, id)
 }
 
 func (e *env) verificationToken(id domain.RegistrationID) string {
-	e.t.Helper()
-	reg := domain.Fold(domain.RegistrationState{}, domain.EvolveRegistration, e.events(domain.RegistrationStream(id))...)
-	tok, err := e.signers.Verification.Issue(string(id), reg.Generation)
-	e.must(err)
-	return tok
+	return commandstest.VerificationToken(e.t, sharedStore, e.signers, id)
 }
 
 func (e *env) passwordToken(signer commands.TokenSigner, user domain.UserID) string {
-	e.t.Helper()
-	tok, err := signer.Issue(string(user), e.account(user).TokenGeneration)
-	e.must(err)
-	return tok
+	return commandstest.PasswordToken(e.t, sharedStore, signer, user)
 }
 
 func (e *env) linkToken() string {

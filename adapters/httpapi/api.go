@@ -8,6 +8,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/orgportal/onboarding/adapters/httpkit"
+	"github.com/orgportal/onboarding/adapters/ratelimit"
 	"github.com/orgportal/onboarding/commands"
 	"github.com/orgportal/onboarding/projections/readmodels"
 )
@@ -26,18 +28,6 @@ type Config struct {
 	// SecureCookie marks the session cookie Secure; set it when the portal
 	// is reached over https (PORTAL_PUBLIC_URL).
 	SecureCookie bool
-	// ClientRate limits the public endpoints per client address and
-	// endpoint group (sign-in, password reset, accept, join, verify, ...).
-	ClientRate Rate
-	// SubjectRate limits the same endpoints per email address or link
-	// token and endpoint group.
-	SubjectRate Rate
-	// InvitationsPerDay limits the invitations (new ones and resends) of
-	// one organization per 24 hours; 0 means unlimited.
-	InvitationsPerDay int
-	// MaxLimiterKeys bounds the memory of each rate limiter (keys tracked
-	// at once); DefaultMaxLimiterKeys when 0.
-	MaxLimiterKeys int
 	// ConsistencyWait bounds how long a read given a consistency token
 	// waits for the read models to pass it; DefaultConsistencyWait when 0.
 	ConsistencyWait time.Duration
@@ -46,10 +36,6 @@ type Config struct {
 // DefaultConsistencyWait is how long a read waits for the read models to
 // catch up with a consistency token before it answers what they have.
 const DefaultConsistencyWait = 2 * time.Second
-
-// DefaultMaxLimiterKeys is how many clients, subjects or organizations each
-// limiter tracks at once (about 100 bytes each).
-const DefaultMaxLimiterKeys = 100_000
 
 // Deps are the API's dependencies; Commands is required.
 type Deps struct {
@@ -67,6 +53,10 @@ type Deps struct {
 	// History serves GET /orgs/{orgId}/users?asOf=… from the event store;
 	// while nil such a query answers 503 history_not_configured.
 	History History
+	// Limits are the budgets of the public endpoints and of invitations.
+	// Give the portal pages the same value, so that a client cannot double
+	// its attempts by using both. Nil limits nothing.
+	Limits *ratelimit.Limits
 }
 
 // API serves /api/v1. Build it with New and Mount it on a Gin engine.
@@ -78,9 +68,8 @@ type API struct {
 	read  readmodels.Reader
 	past  History
 
-	perClient  *limiter // key: group + client address
-	perSubject *limiter // key: group + email or hashed token
-	perOrg     *limiter // key: organization id; invitations per day
+	limits *ratelimit.Limits
+	access httpkit.AccessLog
 }
 
 // New checks the dependencies and returns the API.
@@ -88,7 +77,7 @@ func New(d Deps) (*API, error) {
 	if d.Commands == nil {
 		return nil, errors.New("httpapi: command handlers are required")
 	}
-	a := &API{cmd: d.Commands, log: d.Logger, clock: d.Clock, cfg: d.Config, read: d.ReadModels, past: d.History}
+	a := &API{cmd: d.Commands, log: d.Logger, clock: d.Clock, cfg: d.Config, read: d.ReadModels, past: d.History, limits: d.Limits}
 	if a.cfg.ConsistencyWait <= 0 {
 		a.cfg.ConsistencyWait = DefaultConsistencyWait
 	}
@@ -98,38 +87,47 @@ func New(d Deps) (*API, error) {
 	if a.clock == nil {
 		a.clock = time.Now
 	}
-	keys := d.Config.MaxLimiterKeys
-	if keys <= 0 {
-		keys = DefaultMaxLimiterKeys
+	if a.limits == nil {
+		a.limits = ratelimit.New(ratelimit.Config{})
 	}
-	a.perClient = newLimiter(d.Config.ClientRate, keys)
-	a.perSubject = newLimiter(d.Config.SubjectRate, keys)
-	a.perOrg = newLimiter(Rate{Events: d.Config.InvitationsPerDay, Per: 24 * time.Hour}, keys)
+	a.access = httpkit.AccessLog{Log: a.log, UserID: principalID}
 	return a, nil
 }
 
 // Mount registers the API's routes on r under BasePath, and answers
-// unknown routes and methods with problem documents.
+// unknown routes and methods with problem documents (Unmatched).
 func (a *API) Mount(r *gin.Engine) {
 	r.HandleMethodNotAllowed = true
-	r.NoRoute(a.requestID, a.accessLog, noStore, func(c *gin.Context) {
-		a.fail(c, &apiError{Status: http.StatusNotFound, Code: CodeRouteNotFound, Detail: "there is no such endpoint; see " + BasePath + "/openapi.json"})
-	})
-	r.NoMethod(a.requestID, a.accessLog, noStore, func(c *gin.Context) {
-		a.fail(c, &apiError{Status: http.StatusMethodNotAllowed, Code: CodeMethodNotAllowed, Detail: "this endpoint does not accept the " + c.Request.Method + " method"})
-	})
+	r.NoRoute(func(c *gin.Context) { a.Unmatched(c, http.StatusNotFound) })
+	r.NoMethod(func(c *gin.Context) { a.Unmatched(c, http.StatusMethodNotAllowed) })
 	// noStore comes before anything that can refuse the request, so that
 	// refusals carry the headers too.
-	g := r.Group(BasePath, a.requestID, noStore, a.accessLog, a.recover, a.limitBody)
+	g := r.Group(BasePath, httpkit.RequestID, noStore, a.access.Handle, httpkit.Recover(a.fail),
+		httpkit.LimitBody(MaxBodyBytes, func(c *gin.Context) { a.fail(c, bodyTooLarge()) }))
 	a.routes(g)
+}
+
+// Unmatched answers a request that no route takes (status 404) or none
+// with its method (405) with a problem document, and with the request id,
+// headers and access-log line of the API's routes. Mount installs it; an
+// engine whose NoRoute and NoMethod belong to someone else (the portal
+// pages) hands it the requests that are not for them.
+func (a *API) Unmatched(c *gin.Context, status int) {
+	start := time.Now()
+	httpkit.RequestID(c)
+	noStore(c)
+	if status == http.StatusMethodNotAllowed {
+		a.fail(c, &apiError{Status: status, Code: CodeMethodNotAllowed, Detail: "this endpoint does not accept the " + c.Request.Method + " method"})
+	} else {
+		a.fail(c, &apiError{Status: http.StatusNotFound, Code: CodeRouteNotFound, Detail: "there is no such endpoint; see " + BasePath + "/openapi.json"})
+	}
+	a.access.Write(c, start)
 }
 
 // Handler returns a Gin engine serving only the API (for tests and tools;
 // the portal mounts the API next to its health endpoints).
 func (a *API) Handler() *gin.Engine {
-	gin.SetMode(gin.ReleaseMode)
-	r := gin.New()
-	_ = r.SetTrustedProxies(nil) // the client address is the connection's
+	r := httpkit.NewEngine()
 	a.Mount(r)
 	return r
 }

@@ -55,9 +55,8 @@ func newFuzzAPI(f *testing.F) *fuzzAPI {
 	if err != nil || !res.Created {
 		f.Fatalf("bootstrap: %+v %v", res, err)
 	}
-	unlimited := httpapi.Rate{Events: 1 << 30, Per: time.Minute}
 	api, err := httpapi.New(httpapi.Deps{Commands: h, Clock: time.Now, Logger: slog.New(slog.DiscardHandler),
-		Config: httpapi.Config{SecureCookie: true, ClientRate: unlimited, SubjectRate: unlimited}})
+		Config: httpapi.Config{SecureCookie: true}})
 	fatal(err)
 	a.h = api.Handler()
 

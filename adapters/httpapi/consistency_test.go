@@ -16,7 +16,7 @@ import (
 // shortWait keeps the stale case quick; the tests never assert how long
 // anything took, only what the answer says.
 func shortWait() httpapi.Config {
-	cfg := generous
+	cfg := baseConfig
 	cfg.ConsistencyWait = 150 * time.Millisecond
 	return cfg
 }
@@ -87,7 +87,7 @@ func TestReadYourWrites(t *testing.T) {
 // for it.
 func TestConsistencyWaitEndsWithTheClient(t *testing.T) {
 	t.Parallel()
-	cfg := generous
+	cfg := baseConfig
 	cfg.ConsistencyWait = time.Hour
 	e, r := queryEnv(t, withConfig(cfg))
 	owner := e.ownerToken()

@@ -11,6 +11,11 @@
 // refuses session-cookie requests that a browser sent for another origin
 // (csrf.go).
 //
+// The plumbing it shares with the portal pages (package web) lives apart:
+// request ids, the access log and the mapping of error kinds to statuses
+// in httpkit, and the rate limits in ratelimit, whose budgets the portal
+// gives both (Deps.Limits).
+//
 // Secrets never reach a log line: the access log names the route template
 // (/api/v1/invitations/:token), never the concrete path or query string,
 // and request bodies are never logged.

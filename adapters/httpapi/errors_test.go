@@ -11,6 +11,7 @@ import (
 
 	"github.com/orgportal/onboarding/adapters/esdbserver"
 	"github.com/orgportal/onboarding/adapters/httpapi"
+	"github.com/orgportal/onboarding/adapters/ratelimit"
 )
 
 func TestBadRequestBodies(t *testing.T) {
@@ -230,9 +231,9 @@ func TestHostileInput(t *testing.T) {
 
 func TestRateLimits(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, withConfig(httpapi.Config{
-		ClientRate:        httpapi.Rate{Events: 4, Per: time.Minute},
-		SubjectRate:       httpapi.Rate{Events: 2, Per: time.Minute},
+	e := newEnv(t, withLimits(ratelimit.Config{
+		Client:            ratelimit.Rate{Events: 4, Per: time.Minute},
+		Subject:           ratelimit.Rate{Events: 2, Per: time.Minute},
 		InvitationsPerDay: 3,
 	}))
 	signIn := func(email string) reply {

@@ -16,11 +16,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
-	"github.com/orgportal/onboarding/adapters/esdbserver"
 	"github.com/orgportal/onboarding/adapters/eventstoredb"
 	"github.com/orgportal/onboarding/adapters/httpapi"
+	"github.com/orgportal/onboarding/adapters/ratelimit"
 	"github.com/orgportal/onboarding/commands"
 	"github.com/orgportal/onboarding/commands/commandstest"
 	"github.com/orgportal/onboarding/domain"
@@ -37,26 +36,13 @@ var (
 func TestMain(m *testing.M) { os.Exit(run(m)) }
 
 func run(m *testing.M) int {
-	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "httpapi-test-")
+	es, err := commandstest.StartEventStore(context.Background())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	srv, err := esdbserver.Start(ctx, esdbserver.Config{DataDir: dir, ListenAddr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "start embedded event store:", err)
-		return 1
-	}
-	defer srv.Close()
-	conn, store, err := dialStore(ctx, srv.ConnectionString())
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer conn.Close()
-	sharedConn, sharedStore = conn, store
+	defer es.Close()
+	sharedConn, sharedStore = es.Conn, es.Store
 	return m.Run()
 }
 
@@ -75,12 +61,10 @@ const (
 	goodPassword  = "a perfectly fine passphrase"
 )
 
-// generous limits for the tests that are not about rate limiting.
-var generous = httpapi.Config{
-	SecureCookie: true,
-	ClientRate:   httpapi.Rate{Events: 10_000, Per: time.Minute},
-	SubjectRate:  httpapi.Rate{Events: 10_000, Per: time.Minute},
-}
+// baseConfig is the tests' configuration. Rate limits are not part of it:
+// without Deps.Limits nothing is limited, and the tests about limits give
+// their own (withLimits).
+var baseConfig = httpapi.Config{SecureCookie: true}
 
 // env is one test's organization, its owner, and an API server over them.
 type env struct {
@@ -100,12 +84,16 @@ type option func(*envOptions)
 
 type envOptions struct {
 	cfg        httpapi.Config
+	limits     *ratelimit.Limits
 	store      commands.EventStore
 	orgName    string
 	readModels readmodels.Reader
 }
 
 func withConfig(cfg httpapi.Config) option { return func(o *envOptions) { o.cfg = cfg } }
+func withLimits(l ratelimit.Config) option {
+	return func(o *envOptions) { o.limits = ratelimit.New(l) }
+}
 func withStore(s commands.EventStore) option {
 	return func(o *envOptions) { o.store = s }
 }
@@ -116,7 +104,7 @@ func withReadModels(r readmodels.Reader) option {
 
 func newEnv(t *testing.T, opts ...option) *env {
 	t.Helper()
-	o := envOptions{cfg: generous, store: sharedStore}
+	o := envOptions{cfg: baseConfig, store: sharedStore}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -141,7 +129,7 @@ func newEnv(t *testing.T, opts ...option) *env {
 	}
 	e.owner = string(res.OwnerID)
 
-	api, err := httpapi.New(httpapi.Deps{Commands: h, Clock: clock.Now, Config: o.cfg, ReadModels: o.readModels, History: sharedStore,
+	api, err := httpapi.New(httpapi.Deps{Commands: h, Clock: clock.Now, Config: o.cfg, Limits: o.limits, ReadModels: o.readModels, History: sharedStore,
 		Logger: slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	must(t, err)
 	e.srv = httptest.NewServer(api.Handler())
@@ -273,39 +261,20 @@ func (e *env) events(stream domain.StreamName) []domain.Event {
 	return loaded.Events
 }
 
-// The tokens below are derived the way the mail reactor will: from the
-// aggregate id and the generation in its events.
-
 func (e *env) invitationToken(id string) string {
-	e.t.Helper()
-	inv := domain.Fold(domain.InvitationState{}, domain.EvolveInvitation, e.events(domain.InvitationStream(domain.InvitationID(id)))...)
-	tok, err := e.signers.Invitation.Issue(id, inv.Generation)
-	must(e.t, err)
-	return tok
+	return commandstest.InvitationToken(e.t, sharedStore, e.signers, domain.InvitationID(id))
 }
 
 func (e *env) verificationToken(id string) string {
-	e.t.Helper()
-	reg := domain.Fold(domain.RegistrationState{}, domain.EvolveRegistration, e.events(domain.RegistrationStream(domain.RegistrationID(id)))...)
-	tok, err := e.signers.Verification.Issue(id, reg.Generation)
-	must(e.t, err)
-	return tok
+	return commandstest.VerificationToken(e.t, sharedStore, e.signers, domain.RegistrationID(id))
 }
 
 func (e *env) passwordSetupToken(user string) string {
-	e.t.Helper()
-	acc := domain.Fold(domain.AccountState{}, domain.EvolveAccount, e.events(domain.UserStream(domain.UserID(user)))...)
-	tok, err := e.signers.PasswordSetup.Issue(user, acc.TokenGeneration)
-	must(e.t, err)
-	return tok
+	return commandstest.PasswordToken(e.t, sharedStore, e.signers.PasswordSetup, domain.UserID(user))
 }
 
 func (e *env) passwordResetToken(user string) string {
-	e.t.Helper()
-	acc := domain.Fold(domain.AccountState{}, domain.EvolveAccount, e.events(domain.UserStream(domain.UserID(user)))...)
-	tok, err := e.signers.PasswordReset.Issue(user, acc.TokenGeneration)
-	must(e.t, err)
-	return tok
+	return commandstest.PasswordToken(e.t, sharedStore, e.signers.PasswordReset, domain.UserID(user))
 }
 
 // invite invites addresses as the owner and returns the results.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/orgportal/onboarding/adapters/ratelimit"
 	"github.com/orgportal/onboarding/commands"
 	"github.com/orgportal/onboarding/domain"
 )
@@ -61,21 +62,14 @@ func (a *API) invite(c *gin.Context) error {
 		return err
 	}
 	org := domain.OrgID(c.Param("orgId"))
-	budget := 0
-	if list, err := domain.ParseEmailList(in.Emails...); err == nil {
-		for _, entry := range list {
-			if entry.Err == nil {
-				budget++
-			}
-		}
-	} // else: the command reports the list's problem.
-	if ok, wait := a.perOrg.take(string(org), budget, a.clock()); !ok {
+	budget := ratelimit.InvitationCost(in.Emails...)
+	if ok, wait := a.limits.TakeInvitations(org, budget, a.clock()); !ok {
 		return rateLimited(wait, "invitations for this organization today")
 	}
 	res, err := a.cmd.InviteUsers(c.Request.Context(), a.commandRequest(c),
 		commands.InviteUsersInput{OrgID: org, Emails: in.Emails, Role: in.Role})
 	if err != nil {
-		a.perOrg.give(string(org), budget, a.clock())
+		a.limits.GiveInvitations(org, budget, a.clock())
 		return err
 	}
 	out := inviteResponse{Results: make([]inviteResult, len(res.Results)), Position: uint64(res.Position)}
@@ -85,7 +79,7 @@ func (a *API) invite(c *gin.Context) error {
 			budget--
 		}
 	}
-	a.perOrg.give(string(org), budget, a.clock())
+	a.limits.GiveInvitations(org, budget, a.clock())
 	written(c, http.StatusOK, res.Position, out)
 	return nil
 }
@@ -100,13 +94,13 @@ type invitationChangeResponse struct {
 // new token (the old link dies) and restarts the expiry. It counts as an
 // invitation against the daily budget.
 func (a *API) resendInvitation(c *gin.Context) error {
-	org := c.Param("orgId")
-	if ok, wait := a.perOrg.take(org, 1, a.clock()); !ok {
+	org := domain.OrgID(c.Param("orgId"))
+	if ok, wait := a.limits.TakeInvitations(org, 1, a.clock()); !ok {
 		return rateLimited(wait, "invitations for this organization today")
 	}
-	res, err := a.cmd.ResendInvitation(c.Request.Context(), a.commandRequest(c), domain.OrgID(org), domain.InvitationID(c.Param("id")))
+	res, err := a.cmd.ResendInvitation(c.Request.Context(), a.commandRequest(c), org, domain.InvitationID(c.Param("id")))
 	if err != nil {
-		a.perOrg.give(org, 1, a.clock())
+		a.limits.GiveInvitations(org, 1, a.clock())
 		return err
 	}
 	written(c, http.StatusOK, res.Position, invitationChangeResponse{
@@ -169,7 +163,7 @@ func (a *API) acceptInvitation(c *gin.Context) error {
 	if err := bindJSON(c, &in); err != nil {
 		return err
 	}
-	if err := a.limitSubject("accept", tokenSubject(token)); err != nil {
+	if err := a.limitSubject(ratelimit.GroupAccept, ratelimit.TokenSubject(token)); err != nil {
 		return err
 	}
 	res, err := a.cmd.AcceptInvitation(c.Request.Context(), a.commandRequest(c),

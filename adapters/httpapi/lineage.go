@@ -43,14 +43,8 @@ func (a *API) lineage(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := p.err(); err != nil {
-		return err
-	}
-	r, err := a.reader()
+	r, err := a.readerFor(c, p, token, given)
 	if err != nil {
-		return err
-	}
-	if err := a.awaitPosition(c, r, token, given); err != nil {
 		return err
 	}
 	ctx := c.Request.Context()

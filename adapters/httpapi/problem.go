@@ -1,17 +1,14 @@
 package httpapi
 
 import (
-	"context"
 	"errors"
 	"log/slog"
-	"math"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/orgportal/onboarding/commands"
+	"github.com/orgportal/onboarding/adapters/httpkit"
 	"github.com/orgportal/onboarding/domain"
 )
 
@@ -31,9 +28,6 @@ const (
 
 // problemTypePrefix makes a problem's type URI from its code.
 const problemTypePrefix = "urn:orgportal:problem:"
-
-// unavailableRetryAfter is what a 503 asks the client to wait.
-const unavailableRetryAfter = 5 * time.Second
 
 // Problem is an RFC 9457 problem document.
 type Problem struct {
@@ -58,36 +52,23 @@ type apiError struct {
 
 func (e *apiError) Error() string { return e.Code + ": " + e.Detail }
 
-// statusOfKind is the one mapping from domain error kinds to statuses.
-var statusOfKind = map[domain.Kind]int{
-	domain.KindInvalid:         http.StatusBadRequest,
-	domain.KindUnauthenticated: http.StatusUnauthorized,
-	domain.KindForbidden:       http.StatusForbidden,
-	domain.KindNotFound:        http.StatusNotFound,
-	domain.KindConflict:        http.StatusConflict,
-	domain.KindGone:            http.StatusGone,
-}
-
 // fail answers err as a problem document and aborts the handler chain.
 // Everything that is not a domain error, an apiError or an unavailable
 // event store is a 500 with a generic message; its error is logged with
 // the request id (errors never contain tokens or passwords: the commands
 // and token adapters keep them out).
 func (a *API) fail(c *gin.Context, err error) {
-	if c.Request.Context().Err() != nil && errors.Is(err, context.Canceled) {
-		// The client went away; nobody reads the answer.
-		c.Set(logCodeKey, "client_closed_request")
-		c.AbortWithStatus(499)
+	if httpkit.ClientGone(c, err) {
 		return
 	}
 	p, retryAfter := a.problemFor(c, err)
 	if retryAfter > 0 {
-		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(retryAfter.Seconds()))))
+		httpkit.SetRetryAfter(c, retryAfter)
 	}
 	if p.Status == http.StatusUnauthorized {
 		c.Header("WWW-Authenticate", `Bearer realm="portal"`)
 	}
-	c.Set(logCodeKey, p.Code)
+	httpkit.SetLogCode(c, p.Code)
 	c.Header("Content-Type", "application/problem+json")
 	c.AbortWithStatusJSON(p.Status, p)
 }
@@ -97,24 +78,19 @@ func (a *API) problemFor(c *gin.Context, err error) (Problem, time.Duration) {
 	var ae *apiError
 	switch {
 	case errors.As(err, &de):
-		if status, ok := statusOfKind[de.Kind]; ok {
+		if status, ok := httpkit.StatusOf(de.Kind); ok {
 			return newProblem(status, de.Code, de.Message, de.Fields), 0
 		}
 	case errors.As(err, &ae):
 		return newProblem(ae.Status, ae.Code, ae.Detail, nil), ae.RetryAfter
-	case errors.Is(err, commands.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
-		a.logAt(c, slog.LevelWarn, "event store unavailable", err)
+	case httpkit.Unavailable(err):
+		httpkit.LogError(a.log, c, slog.LevelWarn, "event store unavailable", err)
 		return newProblem(http.StatusServiceUnavailable, CodeUnavailable,
-			"the service is temporarily unavailable; nothing was changed, try again shortly", nil), unavailableRetryAfter
+			"the service is temporarily unavailable; nothing was changed, try again shortly", nil), httpkit.UnavailableRetryAfter
 	}
-	a.logAt(c, slog.LevelError, "request failed", err)
+	httpkit.LogError(a.log, c, slog.LevelError, "request failed", err)
 	return newProblem(http.StatusInternalServerError, CodeInternal,
 		"something went wrong on our side; try again, and quote the X-Request-ID header if it keeps failing", nil), 0
-}
-
-func (a *API) logAt(c *gin.Context, level slog.Level, msg string, err error) {
-	a.log.Log(c.Request.Context(), level, msg,
-		"request_id", c.GetString(requestIDKey), "route", routeOf(c), "err", err)
 }
 
 func newProblem(status int, code, detail string, fields map[string]string) Problem {

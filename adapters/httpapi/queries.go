@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/orgportal/onboarding/adapters/httpkit"
 	"github.com/orgportal/onboarding/domain"
 	"github.com/orgportal/onboarding/projections/readmodels"
 )
@@ -40,15 +41,32 @@ func (a *API) reader() (readmodels.Reader, error) {
 	return a.read, nil
 }
 
+// readerFor is the reader for a query whose parameters p holds: once they
+// are all valid, and once the read models have passed the request's
+// consistency token (awaitPosition).
+func (a *API) readerFor(c *gin.Context, p *queryParams, token uint64, given bool) (readmodels.Reader, error) {
+	if err := p.err(); err != nil {
+		return nil, err
+	}
+	r, err := a.reader()
+	if err != nil {
+		return nil, err
+	}
+	if err := a.awaitPosition(c, r, token, given); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
 // readFailed maps a Reader's errors: unavailable is a 503 with
 // Retry-After (commands keep working), a foreign cursor a 400.
 func (a *API) readFailed(c *gin.Context, err error) error {
 	switch {
 	case errors.Is(err, readmodels.ErrUnavailable):
-		a.logAt(c, slog.LevelWarn, "read models unavailable", err)
+		httpkit.LogError(a.log, c, slog.LevelWarn, "read models unavailable", err)
 		return &apiError{Status: http.StatusServiceUnavailable, Code: CodeReadModelsUnavailable,
 			Detail:     "the read models cannot be reached right now; changes still work, try this read again shortly",
-			RetryAfter: unavailableRetryAfter}
+			RetryAfter: httpkit.UnavailableRetryAfter}
 	case errors.Is(err, readmodels.ErrBadCursor):
 		return domain.Invalid(CodeInvalidCursor, "this cursor does not belong to this query; start again without it").
 			WithField("cursor", "use nextCursor of the previous page of the same query")
@@ -90,14 +108,8 @@ func (a *API) listUsers(c *gin.Context) error {
 	if p.get("asOf") != "" {
 		return a.usersAsOf(c, p, q, given)
 	}
-	if err := p.err(); err != nil {
-		return err
-	}
-	r, err := a.reader()
+	r, err := a.readerFor(c, p, token, given)
 	if err != nil {
-		return err
-	}
-	if err := a.awaitPosition(c, r, token, given); err != nil {
 		return err
 	}
 	page, err := r.Users(c.Request.Context(), q)
@@ -125,14 +137,8 @@ func (a *API) listInvitations(c *gin.Context) error {
 		Cursor: p.cursor(),
 	}
 	token, given := p.consistencyToken(c)
-	if err := p.err(); err != nil {
-		return err
-	}
-	r, err := a.reader()
+	r, err := a.readerFor(c, p, token, given)
 	if err != nil {
-		return err
-	}
-	if err := a.awaitPosition(c, r, token, given); err != nil {
 		return err
 	}
 	page, err := r.Invitations(c.Request.Context(), q)
@@ -169,14 +175,8 @@ func (a *API) listAudit(c *gin.Context) error {
 		p.fail("to", "must be after from ("+q.From.Format(time.RFC3339Nano)+")")
 	}
 	token, given := p.consistencyToken(c)
-	if err := p.err(); err != nil {
-		return err
-	}
-	r, err := a.reader()
+	r, err := a.readerFor(c, p, token, given)
 	if err != nil {
-		return err
-	}
-	if err := a.awaitPosition(c, r, token, given); err != nil {
 		return err
 	}
 	page, err := r.Audit(c.Request.Context(), q)

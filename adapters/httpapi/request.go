@@ -5,110 +5,35 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/google/uuid"
 
+	"github.com/orgportal/onboarding/adapters/httpkit"
 	"github.com/orgportal/onboarding/commands"
 	"github.com/orgportal/onboarding/domain"
 )
 
 // Keys of values kept on the Gin context.
 const (
-	requestIDKey = "httpapi.request_id"
-	logCodeKey   = "httpapi.problem_code"
 	principalKey = "httpapi.principal"
 	tokenKey     = "httpapi.session_token"
 )
 
 // RequestIDHeader carries the correlation id in both directions.
-const RequestIDHeader = "X-Request-ID"
+const RequestIDHeader = httpkit.RequestIDHeader
 
 // ConsistencyHeader carries the commit position of a write.
 const ConsistencyHeader = "X-Consistency-Token"
 
-// wellFormedRequestID admits the ids proxies and clients commonly send
-// (UUIDs, hex, base64url) and nothing that could forge a log line.
-var wellFormedRequestID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$`)
-
-// requestID takes the client's X-Request-ID when it is well-formed, or
-// makes one, and echoes it. It becomes the correlation id of every event
-// the request writes.
-func (a *API) requestID(c *gin.Context) {
-	id := c.GetHeader(RequestIDHeader)
-	if !wellFormedRequestID.MatchString(id) {
-		id = uuid.NewString()
-	}
-	c.Set(requestIDKey, id)
-	c.Header(RequestIDHeader, id)
-}
-
-// accessLog writes one line per request. It logs the route template, never
-// the concrete path or the query string, which may hold tokens.
-func (a *API) accessLog(c *gin.Context) {
-	start := time.Now()
-	c.Next()
-	status := c.Writer.Status()
-	level := slog.LevelInfo
-	if status >= 500 && status != http.StatusServiceUnavailable {
-		level = slog.LevelError
-	} else if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
-		level = slog.LevelWarn
-	}
-	attrs := []slog.Attr{
-		slog.String("method", c.Request.Method),
-		slog.String("route", routeOf(c)),
-		slog.Int("status", status),
-		slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
-		slog.Int("bytes", max(c.Writer.Size(), 0)),
-		slog.String("client", c.ClientIP()),
-		slog.String("request_id", c.GetString(requestIDKey)),
-	}
-	if code := c.GetString(logCodeKey); code != "" {
-		attrs = append(attrs, slog.String("code", code))
-	}
+// principalID names the signed-in user in the access log.
+func principalID(c *gin.Context) string {
 	if p, ok := c.Get(principalKey); ok {
-		attrs = append(attrs, slog.String("user_id", string(p.(commands.Principal).UserID)))
+		return string(p.(commands.Principal).UserID)
 	}
-	a.log.LogAttrs(c.Request.Context(), level, "http request", attrs...)
-}
-
-// routeOf is the route template of the request, safe to log.
-func routeOf(c *gin.Context) string {
-	if r := c.FullPath(); r != "" {
-		return r
-	}
-	return "(no route)"
-}
-
-// recover is the backstop for a handler that panics: a 500 problem and a
-// log line (without the request's path or body).
-func (a *API) recover(c *gin.Context) {
-	defer func() {
-		if rec := recover(); rec != nil {
-			if rec == http.ErrAbortHandler {
-				panic(rec)
-			}
-			a.fail(c, fmt.Errorf("panic: %v", rec))
-		}
-	}()
-	c.Next()
-}
-
-// limitBody refuses bodies over MaxBodyBytes: at once when the length is
-// declared, while reading otherwise.
-func (a *API) limitBody(c *gin.Context) {
-	if c.Request.ContentLength > MaxBodyBytes {
-		a.fail(c, bodyTooLarge())
-		return
-	}
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes)
+	return ""
 }
 
 func bodyTooLarge() error {
@@ -196,7 +121,7 @@ func (e *fieldDecodeError) Error() string { return e.field + ": " + e.msg }
 
 // commandRequest is what the commands need to know about this request.
 func (a *API) commandRequest(c *gin.Context) commands.Request {
-	req := commands.Request{CorrelationID: c.GetString(requestIDKey), Time: a.clock()}
+	req := commands.Request{CorrelationID: httpkit.RequestIDOf(c), Time: a.clock()}
 	if p, ok := c.Get(principalKey); ok {
 		req.Actor = domain.UserActor(p.(commands.Principal).UserID)
 	}

@@ -1,6 +1,10 @@
 package httpapi
 
-import "github.com/gin-gonic/gin"
+import (
+	"github.com/gin-gonic/gin"
+
+	"github.com/orgportal/onboarding/adapters/ratelimit"
+)
 
 // routes registers every endpoint. Public endpoints carry a per-client
 // rate limit for their group; the handlers add the per-address or
@@ -10,20 +14,20 @@ func (a *API) routes(g *gin.RouterGroup) {
 	g.GET("/openapi.json", a.openAPI)
 
 	// Sessions and passwords.
-	g.POST("/session", a.limitClient("session"), a.handle(a.signIn))
+	g.POST("/session", a.limitClient(ratelimit.GroupSession), a.handle(a.signIn))
 	g.DELETE("/session", a.authenticate, a.handle(a.signOut))
-	g.POST("/password-reset", a.limitClient("password-reset"), a.handle(a.requestPasswordReset))
-	g.POST("/password-reset/:token", a.limitClient("password-link"), a.handle(a.completePasswordReset))
-	g.POST("/set-password/:token", a.limitClient("password-link"), a.handle(a.completePasswordSetup))
+	g.POST("/password-reset", a.limitClient(ratelimit.GroupPasswordReset), a.handle(a.requestPasswordReset))
+	g.POST("/password-reset/:token", a.limitClient(ratelimit.GroupPasswordLink), a.handle(a.completePasswordReset))
+	g.POST("/set-password/:token", a.limitClient(ratelimit.GroupPasswordLink), a.handle(a.completePasswordSetup))
 
 	// Invitations, from the invited person's side.
-	g.GET("/invitations/:token", a.limitClient("lookup"), a.handle(a.describeInvitation))
-	g.POST("/invitations/:token/accept", a.limitClient("accept"), a.handle(a.acceptInvitation))
+	g.GET("/invitations/:token", a.limitClient(ratelimit.GroupLookup), a.handle(a.describeInvitation))
+	g.POST("/invitations/:token/accept", a.limitClient(ratelimit.GroupAccept), a.handle(a.acceptInvitation))
 
 	// Self-service registration.
-	g.GET("/join/:token", a.limitClient("lookup"), a.handle(a.describeJoinLink))
-	g.POST("/join/:token", a.limitClient("join"), a.handle(a.register))
-	g.POST("/verify/:token", a.limitClient("verify"), a.handle(a.verify))
+	g.GET("/join/:token", a.limitClient(ratelimit.GroupLookup), a.handle(a.describeJoinLink))
+	g.POST("/join/:token", a.limitClient(ratelimit.GroupJoin), a.handle(a.register))
+	g.POST("/verify/:token", a.limitClient(ratelimit.GroupVerify), a.handle(a.verify))
 
 	// Administration of one organization.
 	org := g.Group("/orgs/:orgId", a.authenticate, a.requireOrg)

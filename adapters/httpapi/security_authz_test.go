@@ -166,7 +166,7 @@ func TestSecurityMembershipHistoryStaysInItsOrganization(t *testing.T) {
 	e.member(owner, "plain", "member")
 	member := e.signIn(e.addr("plain"), goodPassword)
 	e.inviteInto(other, "theirs")
-	api, err := httpapi.New(httpapi.Deps{Commands: e.h, Clock: e.clock.Now, Config: generous, History: sharedStore})
+	api, err := httpapi.New(httpapi.Deps{Commands: e.h, Clock: e.clock.Now, Config: baseConfig, History: sharedStore})
 	must(t, err)
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)

@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/orgportal/onboarding/adapters/httpapi"
+	"github.com/orgportal/onboarding/adapters/ratelimit"
 	"github.com/orgportal/onboarding/cmd/portal/config"
 )
 
@@ -23,12 +24,12 @@ const bruteForceCeiling = 50
 // a distributed attacker's would.
 func (e *env) behindProxy() *env {
 	e.t.Helper()
-	client, err := httpapi.ParseRate(config.DefaultRateLimitClient)
+	client, err := ratelimit.ParseRate(config.DefaultRateLimitClient)
 	must(e.t, err)
-	subject, err := httpapi.ParseRate(config.DefaultRateLimitSubject)
+	subject, err := ratelimit.ParseRate(config.DefaultRateLimitSubject)
 	must(e.t, err)
 	api, err := httpapi.New(httpapi.Deps{Commands: e.h, Clock: e.clock.Now, Logger: e.logger(),
-		Config: httpapi.Config{ClientRate: client, SubjectRate: subject}})
+		Limits: ratelimit.New(ratelimit.Config{Client: client, Subject: subject})})
 	must(e.t, err)
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()

@@ -60,7 +60,7 @@ func (e *env) withCommands(cfg commands.Config) *env {
 	}
 	h, err := commands.New(commands.Deps{Store: sharedStore, Clock: e.clock.Now, Tokens: e.signers, Passwords: commandstest.Hasher(e.t), Config: cfg})
 	must(e.t, err)
-	api, err := httpapi.New(httpapi.Deps{Commands: h, Clock: e.clock.Now, Config: generous, Logger: e.logger()})
+	api, err := httpapi.New(httpapi.Deps{Commands: h, Clock: e.clock.Now, Config: baseConfig, Logger: e.logger()})
 	must(e.t, err)
 	c := *e
 	c.h = h

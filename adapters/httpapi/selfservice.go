@@ -6,6 +6,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/orgportal/onboarding/adapters/ratelimit"
 	"github.com/orgportal/onboarding/commands"
 	"github.com/orgportal/onboarding/domain"
 )
@@ -139,11 +140,11 @@ func (a *API) register(c *gin.Context) error {
 	if err := bindJSON(c, &in); err != nil {
 		return err
 	}
-	if err := a.limitSubject("join", tokenSubject(token)); err != nil {
+	if err := a.limitSubject(ratelimit.GroupJoin, ratelimit.TokenSubject(token)); err != nil {
 		return err
 	}
 	// Per address too, so a public link cannot be used to flood one inbox.
-	if err := a.limitSubject("join", emailSubject(in.Email)); err != nil {
+	if err := a.limitSubject(ratelimit.GroupJoin, ratelimit.EmailSubject(in.Email)); err != nil {
 		return err
 	}
 	res, err := a.cmd.RegisterViaLink(c.Request.Context(), a.commandRequest(c),
@@ -161,7 +162,7 @@ func (a *API) register(c *gin.Context) error {
 // verify: POST /verify/{token} proves the address and makes the member.
 func (a *API) verify(c *gin.Context) error {
 	token := c.Param("token")
-	if err := a.limitSubject("verify", tokenSubject(token)); err != nil {
+	if err := a.limitSubject(ratelimit.GroupVerify, ratelimit.TokenSubject(token)); err != nil {
 		return err
 	}
 	res, err := a.cmd.VerifyRegistration(c.Request.Context(), a.commandRequest(c), token)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/orgportal/onboarding/adapters/ratelimit"
 	"github.com/orgportal/onboarding/commands"
 	"github.com/orgportal/onboarding/domain"
 )
@@ -36,7 +37,7 @@ func (a *API) signIn(c *gin.Context) error {
 	if err := bindJSON(c, &in); err != nil {
 		return err
 	}
-	if err := a.limitSubject("session", emailSubject(in.Email)); err != nil {
+	if err := a.limitSubject(ratelimit.GroupSession, ratelimit.EmailSubject(in.Email)); err != nil {
 		return err
 	}
 	res, err := a.cmd.SignIn(c.Request.Context(), a.commandRequest(c),
@@ -79,7 +80,7 @@ func (a *API) requestPasswordReset(c *gin.Context) error {
 	if err := bindJSON(c, &in); err != nil {
 		return err
 	}
-	if err := a.limitSubject("password-reset", emailSubject(in.Email)); err != nil {
+	if err := a.limitSubject(ratelimit.GroupPasswordReset, ratelimit.EmailSubject(in.Email)); err != nil {
 		return err
 	}
 	if err := a.cmd.RequestPasswordReset(c.Request.Context(), a.commandRequest(c), in.Email); err != nil {
@@ -113,7 +114,7 @@ func (a *API) completePassword(c *gin.Context, complete func(ctx context.Context
 	if err := bindJSON(c, &in); err != nil {
 		return err
 	}
-	if err := a.limitSubject("password-link", tokenSubject(token)); err != nil {
+	if err := a.limitSubject(ratelimit.GroupPasswordLink, ratelimit.TokenSubject(token)); err != nil {
 		return err
 	}
 	res, err := complete(c.Request.Context(), a.commandRequest(c), token, in.Password)

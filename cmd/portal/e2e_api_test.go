@@ -78,11 +78,29 @@ func TestE2EServeBootstrapAndAPI(t *testing.T) {
 	token, _ := body["token"].(string)
 	org, _ := body["orgId"].(string)
 
-	status, body, _ = call(t, "POST", api+"/orgs/"+org+"/invitations", token,
+	status, body, header = call(t, "POST", api+"/orgs/"+org+"/invitations", token,
 		map[string]any{"emails": "ann@example.org, bob@example.org; not-an-address"})
 	results, _ := body["results"].([]any)
 	if status != 200 || len(results) != 3 || results[0].(map[string]any)["status"] != "invited" || results[2].(map[string]any)["status"] != "invalid" {
 		t.Fatalf("invite: %d %v", status, body)
+	}
+
+	// Read your write: the Users read model, waited for through the
+	// invitation's consistency token, shows both invitees and who invited
+	// them; the audit trail has the invitations.
+	written := header.Get("X-Consistency-Token")
+	status, body, header = call(t, "GET", api+"/orgs/"+org+"/users?status=invited&sort=email&consistency="+written, token, nil)
+	items, _ := body["items"].([]any)
+	if status != 200 || header.Get("X-Consistency") != "fresh" || len(items) != 2 {
+		t.Fatalf("users after invite (token %s): %d %s %v", written, status, header.Get("X-Consistency"), body)
+	}
+	ann := items[0].(map[string]any)
+	if inviter, _ := ann["invitedBy"].(map[string]any); ann["email"] != "ann@example.org" || inviter["email"] != "owner@acme.example" {
+		t.Errorf("first invited row: %v", ann)
+	}
+	status, body, _ = call(t, "GET", api+"/orgs/"+org+"/audit?action=UserInvited&consistency="+written, token, nil)
+	if items, _ := body["items"].([]any); status != 200 || len(items) != 2 {
+		t.Errorf("audit of the invitations: %d %v", status, body)
 	}
 
 	status, body, _ = call(t, "GET", api+"/orgs/"+org+"/self-service-link", token, nil)

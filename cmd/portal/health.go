@@ -9,9 +9,12 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/readpref"
 
 	"github.com/orgportal/onboarding/commands"
 	"github.com/orgportal/onboarding/domain"
+	"github.com/orgportal/onboarding/projections"
 )
 
 // readinessTimeout bounds each dependency check behind /readyz.
@@ -105,4 +108,16 @@ func withTimeout(ctx context.Context, d time.Duration, f func(context.Context) e
 func pingEventStore(ctx context.Context, events commands.EventStore) error {
 	_, err := events.Load(ctx, readinessProbeStream)
 	return err
+}
+
+// pingReadModels asks the read-model database for a round trip: reads
+// answer 503 while it is down, and the projections wait for it.
+func pingReadModels(ctx context.Context, db *mongo.Database) error {
+	return db.Client().Ping(ctx, readpref.Primary())
+}
+
+// projectionsReady fails while a projection this replica runs is stalled
+// (or still building its first version); the error names the event.
+func projectionsReady(runner *projections.Runner) func(context.Context) error {
+	return func(context.Context) error { return runner.Ready() }
 }

@@ -2,7 +2,10 @@
 //
 //	portal [serve]      run the product (the default)
 //	portal eventstore   run only the embedded event store
+//	portal mongo        run only the embedded read-model database (FerretDB)
 //	portal healthcheck  ask a running portal's /readyz (for container health checks)
+//	portal replay       rebuild read models from the event history
+//	portal bench        load-test the portal end to end (see BENCHMARKS.md)
 //
 // Configuration comes from flags and PORTAL_* environment variables; a flag
 // wins over the environment, which wins over the default. See README.md.
@@ -87,7 +90,7 @@ func (a *app) rootCmd() *cobra.Command {
 	root.Flags().AddFlagSet(serve.Flags())
 	root.RunE = serve.RunE
 
-	root.AddCommand(serve, a.eventStoreCmd(global), a.healthcheckCmd())
+	root.AddCommand(serve, a.eventStoreCmd(global), a.healthcheckCmd(), a.benchCmd(), a.replayCmd(global), a.mongoCmd(global))
 	return root
 }
 
@@ -105,6 +108,8 @@ func (a *app) serveCmd(global bindings) *cobra.Command {
 		config.EnvBootstrapOrg, config.EnvBootstrapEmail, config.EnvBootstrapPassword,
 		config.EnvTokenKeys, config.EnvInvitationTTL, config.EnvRateLimitClient,
 		config.EnvRateLimitSubject, config.EnvInvitationsPerDay, config.EnvTrustedProxies,
+		config.EnvConsistencyWait, config.EnvAdminToken,
+		config.EnvPprofAddr,
 	} {
 		b.bind(cmd.Flags(), env, "", "")
 	}

@@ -20,14 +20,17 @@ import (
 	"github.com/orgportal/onboarding/adapters/eventstoredb"
 	"github.com/orgportal/onboarding/adapters/httpapi"
 	"github.com/orgportal/onboarding/adapters/mongodb"
+	"github.com/orgportal/onboarding/adapters/ratelimit"
 	"github.com/orgportal/onboarding/adapters/smtp"
 	"github.com/orgportal/onboarding/adapters/tokens"
+	"github.com/orgportal/onboarding/adapters/web"
 	"github.com/orgportal/onboarding/cmd/portal/config"
 	"github.com/orgportal/onboarding/commands"
 	"github.com/orgportal/onboarding/commands/passwordhash"
 	"github.com/orgportal/onboarding/domain"
 	"github.com/orgportal/onboarding/projections"
 	"github.com/orgportal/onboarding/projections/mail"
+	"github.com/orgportal/onboarding/projections/readmodels"
 )
 
 // runServe wires the portal and serves until ctx is cancelled. Each step
@@ -137,7 +140,21 @@ func runServe(ctx context.Context, cfg config.Config, logger *slog.Logger, stdou
 	}
 	defer readModels.close()
 
-	// 7. Mail: SMTP, or .eml files in the outbox folder; the reactor runs
+	// 7. Read models: users, invitations and audit, projected by this
+	// replica while it holds their leases (readmodels.go); the reader the
+	// API and the pages query reads their active versions.
+	source, err := projectionSource(conn, codec)
+	if err != nil {
+		return err
+	}
+	runner, stopProjections, err := startProjections(ctx, source, readModels, leaseOwner(), logger)
+	if err != nil {
+		return err
+	}
+	defer stopProjections()
+	reader := readmodels.NewReader(readModels.db, readmodels.ReaderOptions{})
+
+	// 8. Mail: SMTP, or .eml files in the outbox folder; the reactor runs
 	// behind its own durable subscription until shutdown.
 	stopMail, err := startMailReactor(ctx, cfg, publicURL, templates, conn, codec, events, signers, readModels.db, logger)
 	if err != nil {
@@ -145,29 +162,63 @@ func runServe(ctx context.Context, cfg config.Config, logger *slog.Logger, stdou
 	}
 	defer stopMail()
 
-	// 8. HTTP: health endpoints and the API under /api/v1.
+	// 9. HTTP: health endpoints (the read-model database and the
+	// projections count for readiness), metrics, the operator admin API,
+	// and the API under /api/v1.
 	router := newRouter(logger, []readinessCheck{
 		{name: "eventstore", check: func(ctx context.Context) error { return pingEventStore(ctx, events) }},
+		{name: "readmodels", check: func(ctx context.Context) error { return pingReadModels(ctx, readModels.db) }},
+		{name: "projections", check: projectionsReady(runner)},
 	})
 	if proxies := cfg.TrustedProxyList(); len(proxies) > 0 {
 		if err := router.SetTrustedProxies(proxies); err != nil {
 			return fmt.Errorf("trusted proxies: %w", err)
 		}
 	}
+	mountMetrics(router, runner)
+	mountAdmin(router, runner, cfg.AdminToken, logger)
+	// One set of rate limits for the API and the pages: both run the same
+	// commands, so using both must not double anyone's attempts.
+	limits := ratelimit.New(ratelimit.Config{
+		Client: cfg.Limits.Client, Subject: cfg.Limits.Subject, InvitationsPerDay: cfg.Limits.InvitationsPerDay,
+	})
 	api, err := httpapi.New(httpapi.Deps{
-		Commands: handlers, Logger: logger.With("component", "http"),
+		Commands: handlers, Logger: logger.With("component", "http"), Limits: limits,
 		Config: httpapi.Config{
-			SecureCookie: strings.HasPrefix(publicURL, "https://"),
-			ClientRate:   cfg.Limits.Client, SubjectRate: cfg.Limits.Subject,
-			InvitationsPerDay: cfg.Limits.InvitationsPerDay,
+			SecureCookie: strings.HasPrefix(publicURL, "https://"), ConsistencyWait: cfg.ConsistencyWait,
 		},
+		ReadModels: reader, History: events,
 	})
 	if err != nil {
 		return err
 	}
 	api.Mount(router)
 
-	// 9. Serve until SIGINT/SIGTERM.
+	// Portal pages at the root, mounted after the API: requests no route
+	// takes get the API's problem document unless a browser asks for a
+	// page. The Users and Audit pages read the read models of step 7.
+	pages, err := web.New(web.Deps{
+		Commands: handlers, Reader: reader, Logger: logger.With("component", "web"),
+		Limits: limits, Fallback: api.Unmatched,
+		Config: web.Config{
+			SecureCookie: strings.HasPrefix(publicURL, "https://"), ConsistencyWait: cfg.ConsistencyWait,
+		},
+	})
+	if err != nil {
+		return err
+	}
+	pages.Mount(router)
+
+	// Profiling, only when asked for, on a loopback listener of its own.
+	if cfg.PprofAddr != "" {
+		stopPprof, err := startPprof(cfg.PprofAddr, logger.With("component", "pprof"))
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
+	}
+
+	// 10. Serve until SIGINT/SIGTERM.
 	return serveHTTP(ctx, ln, publicURL, router, logger)
 }
 
@@ -175,6 +226,9 @@ func runServe(ctx context.Context, cfg config.Config, logger *slog.Logger, stdou
 type readModelsDB struct {
 	db    *mongo.Database
 	close func()
+	// prepare indexes _id lookups of a new read-model collection on the
+	// embedded FerretDB (mongodb.Embedded.IndexIDs); nil for MongoDB.
+	prepare func(context.Context, *mongo.Collection) error
 }
 
 // readModelsDatabase is the database name when the URL names none.
@@ -209,7 +263,7 @@ func openReadModels(ctx context.Context, cfg config.Config, logger *slog.Logger)
 		stopEmbedded()
 		return readModelsDB{}, err
 	}
-	return readModelsDB{
+	rm := readModelsDB{
 		db: client.Database(mongodb.DatabaseName(uri, readModelsDatabase)),
 		close: func() {
 			dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -219,7 +273,11 @@ func openReadModels(ctx context.Context, cfg config.Config, logger *slog.Logger)
 			}
 			stopEmbedded()
 		},
-	}, nil
+	}
+	if embedded != nil {
+		rm.prepare = embedded.IndexIDs
+	}
+	return rm, nil
 }
 
 // startMailReactor builds the mailer (SMTP, or the outbox folder) and runs

@@ -1,7 +1,8 @@
 // Package commandstest holds what the tests of the write side and of the
 // layers around it share: a settable clock, token signers over a fresh key,
-// and a password hasher cheap enough for tests that hash hundreds of
-// passwords under the race detector.
+// a password hasher cheap enough for tests that hash hundreds of passwords
+// under the race detector, the embedded event store a package's tests run
+// on, and the tokens of the links the mail reactor would send.
 package commandstest
 
 import (

@@ -89,13 +89,23 @@ type Config struct {
 	Bootstrap Bootstrap
 	// TokenKeys are configured token keys (secret); empty means the key
 	// file in the data directory.
-	TokenKeys     Secret
+	TokenKeys Secret
+	// AdminToken is the bearer token of the operator admin API (secret);
+	// empty turns the API off.
+	AdminToken    Secret
 	InvitationTTL time.Duration
 	Limits        Limits
 	// TrustedProxies is the comma-separated list of proxy addresses or
 	// networks whose X-Forwarded-For is believed; see TrustedProxyList.
 	TrustedProxies string
+	// ConsistencyWait bounds a read's wait for a consistency token.
+	ConsistencyWait time.Duration
+	// PprofAddr is the loopback address of the pprof listener; empty: off.
+	PprofAddr string
 }
+
+// minAdminTokenLength keeps the admin token out of guessing range.
+const minAdminTokenLength = 32
 
 // Bootstrap is the first organization and its owner.
 type Bootstrap struct {
@@ -281,6 +291,12 @@ func Load(src Source) (Config, error) {
 		}
 	}
 
+	admin, adminOrigin := src.Value(EnvAdminToken, "")
+	c.AdminToken = Secret(admin)
+	if admin != "" && len(admin) < minAdminTokenLength {
+		check(fmt.Errorf("invalid %s: want at least %d characters, e.g. from openssl rand -hex 32", adminOrigin, minAdminTokenLength)) // never echo it
+	}
+
 	ttl, origin := src.Value(EnvInvitationTTL, DefaultInvitationTTL)
 	if c.InvitationTTL, err = time.ParseDuration(ttl); err != nil || c.InvitationTTL < time.Minute {
 		check(invalid(origin, ttl, "want a duration of at least 1m, e.g. 168h"))
@@ -299,10 +315,23 @@ func Load(src Source) (Config, error) {
 		check(invalid(origin, perDay, "want a whole number, 0 for no limit"))
 	}
 
+	wait, origin := src.Value(EnvConsistencyWait, DefaultConsistencyWait)
+	if c.ConsistencyWait, err = time.ParseDuration(wait); err != nil || c.ConsistencyWait < time.Millisecond || c.ConsistencyWait > time.Minute {
+		check(invalid(origin, wait, "want a duration from 1ms to 1m, e.g. 2s"))
+	}
+
 	c.TrustedProxies, origin = src.Value(EnvTrustedProxies, "")
 	for _, p := range c.TrustedProxyList() {
 		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
 			check(invalid(origin, p, "want IP addresses or CIDR networks, comma-separated"))
+		}
+	}
+
+	c.PprofAddr, origin = src.Value(EnvPprofAddr, "")
+	if c.PprofAddr != "" {
+		check(validateHostPort(origin, c.PprofAddr))
+		if host, _, err := net.SplitHostPort(c.PprofAddr); err == nil && host != "localhost" && !net.ParseIP(host).IsLoopback() {
+			check(invalid(origin, c.PprofAddr, "must be a loopback address such as 127.0.0.1:6060: profiles expose memory contents"))
 		}
 	}
 

@@ -34,6 +34,7 @@ func TestLoadDefaults(t *testing.T) {
 			Subject:           httpapi.Rate{Events: 10, Per: 15 * time.Minute},
 			InvitationsPerDay: 1000,
 		},
+		ConsistencyWait: 2 * time.Second,
 	}
 	if c != want {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
@@ -239,6 +240,7 @@ func TestBootstrapAndAPISettings(t *testing.T) {
 		EnvRateLimitSubject:  "5/1h",
 		EnvInvitationsPerDay: "0",
 		EnvTrustedProxies:    "10.0.0.0/8, 192.168.1.1",
+		EnvConsistencyWait:   "250ms",
 	})})
 	if err != nil {
 		t.Fatal(err)
@@ -246,7 +248,7 @@ func TestBootstrapAndAPISettings(t *testing.T) {
 	want := Bootstrap{OrgName: "Acme", Email: "owner@acme.example", Password: "a long enough secret phrase"}
 	if c.Bootstrap != want || !c.Bootstrap.Enabled() || c.InvitationTTL != 72*time.Hour ||
 		!c.Limits.Client.Unlimited() || c.Limits.Subject != (httpapi.Rate{Events: 5, Per: time.Hour}) || c.Limits.InvitationsPerDay != 0 ||
-		len(c.TrustedProxyList()) != 2 {
+		len(c.TrustedProxyList()) != 2 || c.ConsistencyWait != 250*time.Millisecond {
 		t.Errorf("config: %+v", c)
 	}
 	// Secrets never print.
@@ -277,6 +279,9 @@ func TestBootstrapAndAPIValidation(t *testing.T) {
 		{"zero rate", map[string]string{EnvRateLimitSubject: "0/1m"}, []string{EnvRateLimitSubject}, ""},
 		{"bad per day", map[string]string{EnvInvitationsPerDay: "-1"}, []string{EnvInvitationsPerDay}, ""},
 		{"bad proxy", map[string]string{EnvTrustedProxies: "10.0.0.0/8,proxy.local"}, []string{EnvTrustedProxies, "proxy.local"}, ""},
+		{"no consistency wait", map[string]string{EnvConsistencyWait: "0s"}, []string{EnvConsistencyWait, "1ms to 1m"}, ""},
+		{"long consistency wait", map[string]string{EnvConsistencyWait: "2m"}, []string{EnvConsistencyWait}, ""},
+		{"bad consistency wait", map[string]string{EnvConsistencyWait: "2"}, []string{EnvConsistencyWait}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -30,7 +30,13 @@ const (
 	EnvRateLimitSubject  = "PORTAL_RATE_LIMIT_SUBJECT"
 	EnvInvitationsPerDay = "PORTAL_INVITATIONS_PER_DAY"
 	EnvTrustedProxies    = "PORTAL_TRUSTED_PROXIES"
+	EnvConsistencyWait   = "PORTAL_CONSISTENCY_WAIT"
+	EnvAdminToken        = "PORTAL_ADMIN_TOKEN"
 )
+
+// EnvPprofAddr opts in to profiling: net/http/pprof on a loopback
+// listener of its own, never on the public HTTP server.
+const EnvPprofAddr = "PORTAL_PPROF_ADDR"
 
 // Defaults that are not derived from other settings.
 const (
@@ -52,6 +58,7 @@ const (
 	DefaultRateLimitClient   = "30/1m"
 	DefaultRateLimitSubject  = "10/15m"
 	DefaultInvitationsPerDay = "1000"
+	DefaultConsistencyWait   = "2s"
 )
 
 // Setting describes one configuration value: its environment variable, the
@@ -111,6 +118,12 @@ func Settings() []Setting {
 			Usage: "invitations (new and resent) one organization may send per 24 hours; 0 for no limit"},
 		{Env: EnvTrustedProxies, Flag: "trusted-proxies", DefaultDoc: "empty: none",
 			Usage: "comma-separated IPs or CIDRs of reverse proxies whose X-Forwarded-For names the client (for rate limits and logs)"},
+		{Env: EnvConsistencyWait, Flag: "consistency-wait", Default: DefaultConsistencyWait, DefaultDoc: "`" + DefaultConsistencyWait + "`",
+			Usage: "how long a read given a consistency token waits for the read models to catch up before answering stale (Go duration, 1ms to 1m)"},
+		{Env: EnvAdminToken, Flag: "admin-token", DefaultDoc: "empty: the admin API is off",
+			Usage: "bearer token of the operator admin API (/api/v1/admin/projections: status, resume, rebuild), at least 32 characters (openssl rand -hex 32); prefer the variable: flags show in the process list"},
+		{Env: EnvPprofAddr, Flag: "pprof-addr", DefaultDoc: "empty: off",
+			Usage: "loopback host:port serving net/http/pprof (/debug/pprof/) on a listener of its own, for profiling (portal bench --cpuprofile); port 0 picks a free port"},
 	}
 }
 

@@ -1,0 +1,56 @@
+package web
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/orgportal/onboarding/commands"
+)
+
+// consistencyParam carries the commit position of the write that led to
+// a page (the API's consistency token) through the redirect after a form.
+const consistencyParam = "consistency"
+
+// withConsistency appends the position of a write to a redirect target.
+// A write that changed nothing (position 0) needs no wait.
+func withConsistency(target string, pos commands.Position) string {
+	if pos == 0 {
+		return target
+	}
+	sep := "?"
+	for i := range len(target) {
+		if target[i] == '?' {
+			sep = "&"
+			break
+		}
+	}
+	return target + sep + consistencyParam + "=" + strconv.FormatUint(uint64(pos), 10)
+}
+
+// awaitReadModels waits, at most Config.ConsistencyWait, until the read
+// models have passed the position the request names, so that a person
+// sees their own change. It reports whether they are still behind; the
+// page then says so. A missing or malformed position means no wait.
+func (p *Pages) awaitReadModels(c *gin.Context) (behind bool) {
+	want, err := strconv.ParseUint(c.Query(consistencyParam), 10, 64)
+	if err != nil || want == 0 || p.reader == nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), p.cfg.ConsistencyWait)
+	defer cancel()
+	delay := 10 * time.Millisecond
+	for {
+		if pos, err := p.reader.Position(ctx); err == nil && pos >= want {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return true
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 200*time.Millisecond)
+	}
+}

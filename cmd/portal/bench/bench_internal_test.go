@@ -1,0 +1,218 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestPercentileNearestRank(t *testing.T) {
+	var lat []time.Duration
+	for i := 1; i <= 100; i++ {
+		lat = append(lat, time.Duration(i)*time.Millisecond)
+	}
+	for _, tt := range []struct {
+		p    float64
+		want time.Duration
+	}{{50, 50 * time.Millisecond}, {95, 95 * time.Millisecond}, {99, 99 * time.Millisecond}, {100, 100 * time.Millisecond}, {0, time.Millisecond}} {
+		if got := percentile(lat, tt.p); got != tt.want {
+			t.Errorf("p%v = %v, want %v", tt.p, got, tt.want)
+		}
+	}
+	l := summarize([]time.Duration{3 * time.Millisecond, time.Millisecond, 2 * time.Millisecond}, time.Second)
+	if l.Count != 3 || l.PerS != 3 || l.P50Ms != 2 || l.MaxMs != 3 || l.MeanMs != 2 {
+		t.Errorf("summary: %+v", l)
+	}
+	if l := summarize(nil, time.Second); l.Count != 0 || l.P99Ms != 0 {
+		t.Errorf("empty summary: %+v", l)
+	}
+}
+
+func TestParseProc(t *testing.T) {
+	status := []byte("Name:\tportal\nVmHWM:\t  204800 kB\nVmRSS:\t  102400 kB\nThreads:\t12\n")
+	rss, hwm, err := parseStatus(status)
+	if err != nil || rss != 102400 || hwm != 204800 {
+		t.Errorf("status: rss %d hwm %d err %v", rss, hwm, err)
+	}
+	if _, _, err := parseStatus([]byte("Name:\tzombie\n")); err == nil {
+		t.Error("status without VmRSS: no error")
+	}
+	// A command name with spaces and parentheses must not shift the fields.
+	stat := []byte("4242 (por tal) (x)) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 9 0 12345 0 0")
+	cpu, err := parseStatCPU(stat)
+	if err != nil || cpu != 3.0 {
+		t.Errorf("stat: cpu %v err %v, want 3 s (250 + 50 ticks)", cpu, err)
+	}
+	if _, err := parseStatCPU([]byte("garbage")); err == nil {
+		t.Error("malformed stat: no error")
+	}
+	if p, err := readProc(os.Getpid()); err == nil && (p.RSSKiB <= 0 || p.HWMKiB < p.RSSKiB) {
+		t.Errorf("own process: %+v", p)
+	}
+}
+
+func TestClosedLoopCountsAndErrors(t *testing.T) {
+	var calls atomic.Int64
+	res := runLoad(context.Background(), loadSpec{Concurrency: 4, Count: 100}, func(_ context.Context, seq int) error {
+		calls.Add(1)
+		if seq%10 == 0 {
+			return &statusError{route: "POST /x", status: 409, code: "already_invited"}
+		}
+		return nil
+	})
+	if calls.Load() != 100 || res.Count != 90 || res.Errors != 10 || res.ErrorKinds["409 already_invited"] != 10 {
+		t.Errorf("calls %d, result %+v", calls.Load(), res.Latency)
+	}
+	if len(res.samples) != 90 {
+		t.Errorf("%d samples, want 90", len(res.samples))
+	}
+}
+
+func TestOpenLoopSendsAtRateAndCountsMissedTicks(t *testing.T) {
+	// One client that takes 50 ms per request at 200/s: most ticks find it
+	// busy and the queue (one slot) full.
+	res := runLoad(context.Background(), loadSpec{Concurrency: 1, Rate: 200, Count: 40}, func(ctx context.Context, _ int) error {
+		time.Sleep(50 * time.Millisecond)
+		return nil
+	})
+	if res.Count+res.Missed != 40 || res.Missed == 0 {
+		t.Errorf("sent %d, missed %d: want 40 ticks in all, some missed", res.Count, res.Missed)
+	}
+	// A latency is measured from the tick, so queueing shows.
+	if res.MaxMs < 50 {
+		t.Errorf("max latency %v ms below the request's own 50 ms", res.MaxMs)
+	}
+}
+
+func TestErrKindNeverShowsTheURL(t *testing.T) {
+	c := &apiClient{base: "http://127.0.0.1:1", hc: newHTTPClient(1)}
+	_, err := c.call(context.Background(), http.MethodPost, "/api/v1/join/SECRET-TOKEN", "POST /join/{token}", []byte("{}"), nil)
+	if err == nil {
+		t.Fatal("no error from a closed port")
+	}
+	if kind := errKind(err); strings.Contains(kind, "SECRET") || !strings.HasPrefix(kind, "transport") {
+		t.Errorf("kind %q", kind)
+	}
+	se := &statusError{route: "POST /join/{token}", status: 410, code: "link_rotated"}
+	if strings.Contains(se.Error(), "SECRET") || errKind(fmt.Errorf("wrapped: %w", se)) != "410 link_rotated" {
+		t.Errorf("status error: %v / %q", se, errKind(se))
+	}
+}
+
+func TestRouteMissing(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/missing":
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = w.Write([]byte(`{"status":404,"code":"route_not_found"}`))
+		case "/unknown-member":
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = w.Write([]byte(`{"status":404,"code":"member_not_found"}`))
+		case "/not-configured":
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"status":503,"code":"read_models_not_configured"}`))
+		case "/down":
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"status":503,"code":"read_models_unavailable"}`))
+		default:
+			_, _ = w.Write([]byte(`{}`))
+		}
+	}))
+	defer srv.Close()
+	c := &apiClient{base: srv.URL, hc: newHTTPClient(1)}
+	for path, want := range map[string]bool{"/missing": true, "/unknown-member": false, "/not-configured": true, "/down": false, "/ok": false} {
+		_, err := c.call(context.Background(), http.MethodGet, path, path, nil, nil)
+		if got := routeMissing(err); got != want {
+			t.Errorf("%s: routeMissing = %v (err %v), want %v", path, got, err, want)
+		}
+	}
+}
+
+func TestBacklogJudgedByThirds(t *testing.T) {
+	var flat, growing []sample
+	for i := range 90 {
+		at := time.Duration(i) * 100 * time.Millisecond
+		flat = append(flat, sample{at: at, lat: 20 * time.Millisecond})
+		growing = append(growing, sample{at: at, lat: time.Duration(10+10*i) * time.Millisecond})
+	}
+	if first, last := thirds(flat, 9); backlogGrowing(first, last) {
+		t.Errorf("flat lag judged growing: %+v / %+v", first, last)
+	}
+	if first, last := thirds(growing, 9); !backlogGrowing(first, last) {
+		t.Errorf("growing lag not judged growing: %+v / %+v", first, last)
+	}
+}
+
+func TestEvaluateGoals(t *testing.T) {
+	ok := func(name string, l Latency, figures map[string]float64) Stage {
+		return Stage{Name: name, Status: StatusOK, Latency: &l, Figures: figures}
+	}
+	res := &Results{
+		Settings: Settings{Concurrency: 64, LagRate: 200, LagDurationS: 300, Members: 5000, MemoryDurationS: 600},
+		Stages: []Stage{
+			ok("raw-append-c1", Latency{Count: 10, P50Ms: 0.5, PerS: 1000}, nil),
+			ok("invite1-c1", Latency{Count: 10, P50Ms: 1.2, PerS: 500}, nil),
+			ok("invite1", Latency{Count: 10, P50Ms: 20, PerS: 3200}, nil),
+			ok("lag", Latency{Count: 10, P99Ms: 200}, map[string]float64{"achievedRate": 199, "backlogGrowing": 0}),
+			ok("users-query", Latency{Count: 10, P99Ms: 40}, nil),
+			ok("users-query-raw", Latency{Count: 10, P99Ms: 10}, nil),
+			ok("memory", Latency{Count: 10}, map[string]float64{"secondHalfGrowthMiB": 5, "allowedGrowthMiB": 32}),
+			{Name: "rebuild", Status: StatusNotAvailable, Reason: "not yet"},
+		},
+	}
+	goals, _ := evaluate(res)
+	want := map[string]*bool{}
+	yes, no := true, false
+	for _, g := range goals {
+		want[g.Name] = g.Met
+	}
+	check := func(prefix string, expect *bool) {
+		t.Helper()
+		for name, met := range want {
+			if strings.HasPrefix(name, prefix) {
+				if (met == nil) != (expect == nil) || met != nil && *met != *expect {
+					t.Errorf("%s: met %v, want %v", name, deref(met), deref(expect))
+				}
+				return
+			}
+		}
+		t.Errorf("no goal %q", prefix)
+	}
+	check("InviteUsers p50 overhead", &yes) // 0.7 ms
+	check("InviteUsers throughput", &yes)
+	check("Command → visible lag", &yes)
+	check("Users page query p99", &no) // 4×
+	check("Memory flat", &yes)
+	check("Rebuild rate", nil)
+}
+
+func deref(b *bool) any {
+	if b == nil {
+		return "n/a"
+	}
+	return *b
+}
+
+func TestValidateNamesEveryProblem(t *testing.T) {
+	o, err := ProfileOptions(ProfileSmoke)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Concurrency, o.Stages = 0, []string{"nope"}
+	err = o.validate()
+	for _, want := range []string{"binary", "--concurrency", `"nope"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("validate: %v, want a mention of %s", err, want)
+		}
+	}
+	if _, err := ProfileOptions("fast"); err == nil {
+		t.Error("unknown profile accepted")
+	}
+}

@@ -1,0 +1,231 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	// visibleTimeout bounds the wait for one command's row; past it the
+	// command counts as an error ("not visible").
+	visibleTimeout = 10 * time.Second
+	// maxInFlight caps the open loops' requests in flight (each holds a
+	// connection to the portal).
+	maxInFlight = 512
+	// A lag run is judged in thirds: a backlog that grows shows as a last
+	// third much slower than the first.
+	backlogGrowthFactor = 2.0
+	backlogFloorMs      = 50.0
+)
+
+// lagInFlight is how many requests an open loop at rate may have in
+// flight: 2.5 s worth, at least the command clients, at most maxInFlight.
+func lagInFlight(rate float64, concurrency int) int {
+	return min(max(int(rate*2.5), concurrency), maxInFlight)
+}
+
+// lagProbe measures command → visible lag: an invitation, then GET
+// /users?limit=1&q=<address> with the write's consistency token until a
+// fresh answer lists the row.
+type lagProbe struct {
+	r *runner
+
+	routeMissing atomic.Bool
+	stale        atomic.Int64 // answers X-Consistency: stale
+	noHeader     atomic.Int64 // answers without X-Consistency (token not supported yet)
+	probes       atomic.Int64 // GET /users sent
+
+	mu       sync.Mutex
+	commands []time.Duration // latency of the invitation alone
+}
+
+func (p *lagProbe) op(prefix string) opFunc {
+	return func(ctx context.Context, seq int) error {
+		email := p.r.email(prefix, seq)
+		t0 := time.Now()
+		token, _, err := p.r.api.invite(ctx, inviteBody([]string{email}))
+		if err != nil {
+			return err
+		}
+		cmd := time.Since(t0)
+		p.mu.Lock()
+		p.commands = append(p.commands, cmd)
+		p.mu.Unlock()
+		return p.waitVisible(ctx, email, token)
+	}
+}
+
+func (p *lagProbe) waitVisible(ctx context.Context, email, token string) error {
+	deadline := time.Now().Add(visibleTimeout)
+	q := url.Values{"limit": {"1"}, "q": {email}}
+	for {
+		p.probes.Add(1)
+		page, consistency, err := p.r.getUsers(ctx, q, token)
+		var se *statusError
+		switch {
+		case err != nil && routeMissing(err):
+			p.routeMissing.Store(true)
+			return err
+		case err != nil && errors.As(err, &se) && se.status == http.StatusServiceUnavailable:
+			// the read side is not ready; wait below and ask again
+		case err != nil:
+			return err
+		case consistency == "stale":
+			p.stale.Add(1)
+			if time.Now().After(deadline) {
+				return failure(fmt.Sprintf("still stale after %v", visibleTimeout))
+			}
+			continue // the portal already waited its bound; ask again at once
+		case page.hasEmail(email):
+			if consistency == "" {
+				p.noHeader.Add(1)
+			}
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return failure(fmt.Sprintf("row not visible within %v", visibleTimeout))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond): // no token support: poll
+		}
+	}
+}
+
+// stageLag sends --lag-rate commands/s for --lag-duration (open loop) and
+// measures, per command, the time from sending it to a fresh Users page
+// answer that lists its row.
+func (r *runner) stageLag(ctx context.Context) {
+	s := Stage{Name: StageLag, Kind: "product"}
+	spec := loadSpec{Concurrency: lagInFlight(r.o.LagRate, r.o.Concurrency), Rate: r.o.LagRate, Duration: r.o.LagDuration}
+	if spec.Rate <= 0 {
+		spec.Rate = 200
+	}
+	r.logf("%s: InviteUsers (1 address) then GET /users?q=<address> with %s until fresh, %s, up to %d in flight",
+		s.Name, consistencyToken, describeLoad(spec), spec.Concurrency)
+	// One read first: without the Users route there is nothing to wait
+	// for, and the commands would be sent for nothing.
+	if _, _, err := r.getUsers(ctx, url.Values{"limit": {"1"}}, ""); routeMissing(err) {
+		s.Status, s.Reason = StatusNotAvailable, fmt.Sprintf("the Users page is not available yet: %v", err)
+		r.add(s)
+		return
+	}
+	probe := &lagProbe{r: r}
+	cpu0 := r.cpuNow()
+	res := r.load(ctx, &s, spec, probe.op("lag"))
+	r.account(ctx, &s, cpu0, r.cpuNow(), res)
+	if probe.routeMissing.Load() {
+		s = Stage{Name: s.Name, Kind: s.Kind, Status: StatusNotAvailable, Reason: "the Users page went away during the stage (route not found or read models not configured)"}
+		r.add(s)
+		return
+	}
+	cmd := summarize(probe.commands, 0)
+	s.figure("targetRate", spec.Rate)
+	s.figure("achievedRate", float64(res.Count+res.Errors)/res.ElapsedS)
+	s.figure("commandP50Ms", cmd.P50Ms)
+	s.figure("commandP99Ms", cmd.P99Ms)
+	s.figure("staleAnswers", float64(probe.stale.Load()))
+	s.figure("readsPerCommand", float64(probe.probes.Load())/float64(max(len(probe.commands), 1)))
+	if n := probe.noHeader.Load(); n > 0 {
+		s.figure("answersWithoutConsistencyHeader", float64(n))
+		s.note("%d answers carried no %s header: the read did not wait for the token, the harness polled every 20 ms", n, consistencyHeader)
+	}
+	first, last := thirds(res.samples, res.ElapsedS)
+	s.figure("firstThirdP99Ms", first.P99Ms)
+	s.figure("lastThirdP99Ms", last.P99Ms)
+	s.figure("firstThirdP50Ms", first.P50Ms)
+	s.figure("lastThirdP50Ms", last.P50Ms)
+	growing := backlogGrowing(first, last) || res.Missed > 0
+	s.figure("backlogGrowing", b2f(growing))
+	r.add(s)
+}
+
+// thirds summarizes the samples started in the first and in the last
+// third of the run.
+func thirds(samples []sample, elapsedS float64) (first, last Latency) {
+	third := time.Duration(elapsedS / 3 * float64(time.Second))
+	var a, b []time.Duration
+	for _, s := range samples {
+		switch {
+		case s.at < third:
+			a = append(a, s.lat)
+		case s.at >= 2*third:
+			b = append(b, s.lat)
+		}
+	}
+	return summarize(a, third), summarize(b, third)
+}
+
+// backlogGrowing: the last third's median lag is more than twice the
+// first's and above a floor (tiny lags double by noise alone).
+func backlogGrowing(first, last Latency) bool {
+	return last.Count > 0 && first.Count > 0 &&
+		last.P50Ms > backlogFloorMs && last.P50Ms > backlogGrowthFactor*first.P50Ms
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Memory flatness: RSS may grow while caches fill; after the middle of the
+// run it should not grow by more than this (the larger of the two).
+const (
+	flatGrowthFraction = 0.10
+	flatGrowthMiB      = 32.0
+)
+
+// stageMemory sends --memory-rate invitations/s for --memory-duration and
+// reads the portal's RSS at the start, the middle and the end.
+func (r *runner) stageMemory(ctx context.Context) {
+	s := Stage{Name: StageMemory, Kind: "product"}
+	if r.sampler == nil {
+		s.Status, s.Reason = StatusNotAvailable, "no process to sample (with --url give --pid)"
+		r.add(s)
+		return
+	}
+	rate := r.o.MemoryRate
+	if rate <= 0 {
+		rate = 200
+	}
+	spec := loadSpec{Concurrency: lagInFlight(rate, r.o.Concurrency), Rate: rate, Duration: r.o.MemoryDuration}
+	r.logf("%s: InviteUsers (1 address), %s; RSS sampled throughout", s.Name, describeLoad(spec))
+	from, _ := r.sampler.take()
+	cpu0 := r.cpuNow()
+	res := r.load(ctx, &s, spec, func(ctx context.Context, seq int) error {
+		_, _, err := r.api.invite(ctx, inviteBody([]string{r.email("mem", seq)}))
+		return err
+	})
+	to, _ := r.sampler.take()
+	r.account(ctx, &s, cpu0, r.cpuNow(), res)
+	window := between(r.sampler.snapshot(), from.At, to.At)
+	if len(window) < 3 {
+		s.Status, s.Reason = StatusFailed, "too few RSS samples"
+		r.add(s)
+		return
+	}
+	start, mid, end := window[0], window[len(window)/2], window[len(window)-1]
+	var peak int64
+	for _, p := range window {
+		peak = max(peak, p.RSSKiB)
+	}
+	s.figure("rssStartMiB", mib(start.RSSKiB))
+	s.figure("rssMidMiB", mib(mid.RSSKiB))
+	s.figure("rssEndMiB", mib(end.RSSKiB))
+	s.figure("rssPeakMiB", mib(peak))
+	growth := mib(end.RSSKiB - mid.RSSKiB)
+	s.figure("secondHalfGrowthMiB", growth)
+	s.figure("allowedGrowthMiB", max(flatGrowthMiB, flatGrowthFraction*mib(mid.RSSKiB)))
+	r.add(s)
+}
+
+func mib(kib int64) float64 { return float64(kib) / 1024 }

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/orgportal/onboarding/projections"
+)
+
+// mountMetrics serves Prometheus metrics at /metrics: the projections as
+// this replica sees them, plus the Go runtime and process. Figures of a
+// projection come from the replica that runs it; standby replicas report
+// it as not active (sum or max over replicas in queries).
+func mountMetrics(r *gin.Engine, runner *projections.Runner) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		projectionCollector{runner: runner},
+	)
+	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+	r.GET("/metrics", gin.WrapH(h))
+}
+
+var (
+	metricPosition = prometheus.NewDesc("portal_projection_position",
+		"Commit position of the last event the projection processed.", []string{"projection"}, nil)
+	metricVersion = prometheus.NewDesc("portal_projection_version",
+		"Collection version the projection writes and readers read.", []string{"projection"}, nil)
+	metricActive = prometheus.NewDesc("portal_projection_active",
+		"1 when this replica runs the projection (holds its lease), 0 on standby.", []string{"projection"}, nil)
+	metricStalled = prometheus.NewDesc("portal_projection_stalled",
+		"1 when the projection stopped at an event that keeps failing (see the admin API), else 0.", []string{"projection"}, nil)
+	metricLagEvents = prometheus.NewDesc("portal_projection_lag_events",
+		"Domain events written but not yet processed (counted up to 10000).", []string{"projection"}, nil)
+	metricLagSeconds = prometheus.NewDesc("portal_projection_lag_seconds",
+		"Age of the oldest domain event not yet processed; 0 when caught up.", []string{"projection"}, nil)
+	metricApplied = prometheus.NewDesc("portal_projection_events_applied_total",
+		"Events that changed the read model, since this process started.", []string{"projection"}, nil)
+	metricFailures = prometheus.NewDesc("portal_projection_failures_total",
+		"Failed attempts at an event (decode or apply), since this process started.", []string{"projection"}, nil)
+	metricRebuildRunning = prometheus.NewDesc("portal_projection_rebuild_running",
+		"1 while a rebuild started by this replica runs.", []string{"projection"}, nil)
+	metricRebuildProgress = prometheus.NewDesc("portal_projection_rebuild_progress",
+		"Share of $all the latest rebuild has read, 0 to 1.", []string{"projection"}, nil)
+	metricRebuildEvents = prometheus.NewDesc("portal_projection_rebuild_events",
+		"Events the latest rebuild has read.", []string{"projection"}, nil)
+	metricRebuildRate = prometheus.NewDesc("portal_projection_rebuild_events_per_second",
+		"Read rate of the latest rebuild.", []string{"projection"}, nil)
+)
+
+// projectionCollector reads the runner's statuses at each scrape.
+type projectionCollector struct{ runner *projections.Runner }
+
+func (c projectionCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{metricPosition, metricVersion, metricActive, metricStalled, metricLagEvents, metricLagSeconds,
+		metricApplied, metricFailures, metricRebuildRunning, metricRebuildProgress, metricRebuildEvents, metricRebuildRate} {
+		ch <- d
+	}
+}
+
+func (c projectionCollector) Collect(ch chan<- prometheus.Metric) {
+	gauge := func(d *prometheus.Desc, v float64, name string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, name)
+	}
+	for _, st := range c.runner.Statuses() {
+		gauge(metricPosition, float64(st.Position), st.Name)
+		gauge(metricVersion, float64(st.Version), st.Name)
+		gauge(metricActive, boolValue(st.State != projections.StateStandby), st.Name)
+		gauge(metricStalled, boolValue(st.State == projections.StateStalled), st.Name)
+		gauge(metricLagEvents, float64(st.LagEvents), st.Name)
+		gauge(metricLagSeconds, st.LagSeconds, st.Name)
+		ch <- prometheus.MustNewConstMetric(metricApplied, prometheus.CounterValue, float64(st.EventsApplied), st.Name)
+		ch <- prometheus.MustNewConstMetric(metricFailures, prometheus.CounterValue, float64(st.Failures), st.Name)
+		running := st.Rebuild != nil && st.Rebuild.State == projections.RebuildRunning
+		gauge(metricRebuildRunning, boolValue(running), st.Name)
+		if rb := st.Rebuild; rb != nil {
+			gauge(metricRebuildProgress, rb.Fraction(), st.Name)
+			gauge(metricRebuildEvents, float64(rb.Events), st.Name)
+			gauge(metricRebuildRate, rb.Rate, st.Name)
+		}
+	}
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/orgportal/onboarding/adapters/mongodb"
+	"github.com/orgportal/onboarding/cmd/portal/config"
+)
+
+// defaultStandaloneMongoListen is where `portal mongo` listens: MongoDB's
+// port, on loopback.
+const defaultStandaloneMongoListen = "127.0.0.1:27017"
+
+// mongoCmd runs the embedded read-model database (FerretDB v1 on SQLite)
+// on its own, so that tools, tests and a portal started with
+// PORTAL_MONGO_URL can share it, and so that it can be stopped and started
+// apart from the portal (fault drills).
+func (a *app) mongoCmd(global bindings) *cobra.Command {
+	b := global.clone()
+	var listen, data string
+	var allowNonLoopback bool
+	cmd := &cobra.Command{
+		Use:   "mongo",
+		Short: "Run only the embedded read-model database (FerretDB, MongoDB wire protocol) until SIGINT/SIGTERM",
+		Long: "mongo runs the FerretDB v1 server (SQLite backend) that `serve` embeds when\n" +
+			"PORTAL_MONGO_URL is empty, on its own. It has no authentication, so it listens on\n" +
+			"loopback addresses only unless --allow-non-loopback is given. The first log line\n" +
+			"names the mongodb:// URL to give PORTAL_MONGO_URL.\n\n" +
+			"A portal embedding FerretDB also indexes _id lookups in the SQLite files\n" +
+			"directly (see adapters/mongodb IndexIDs); a portal that reaches this server by\n" +
+			"URL cannot, so prefer the embedded mode or MongoDB for volume.",
+		Args: cobra.NoArgs,
+	}
+	cmd.Flags().StringVar(&listen, "listen", defaultStandaloneMongoListen, "host:port to listen on (port 0 picks a free one)")
+	cmd.Flags().StringVar(&data, "data", "", "directory of the SQLite files (default $PORTAL_DATA_DIR/readmodels)")
+	cmd.Flags().BoolVar(&allowNonLoopback, "allow-non-loopback", false,
+		"allow listening on a non-loopback address (the server has no authentication)")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		src := b.source(cmd, a.lookupEnv)
+		logging, err := config.LoadLogging(src)
+		if err != nil {
+			return err
+		}
+		if cmd.Flags().Changed("data") && strings.TrimSpace(data) == "" {
+			return fmt.Errorf("invalid --data %q: must not be empty", data)
+		}
+		if data == "" {
+			dir, _ := src.Value(config.EnvDataDir, config.DefaultDataDir)
+			data = filepath.Join(dir, "readmodels")
+		}
+		if !allowNonLoopback && !isLoopback(listen) {
+			return fmt.Errorf("invalid --listen %q: not a loopback address; the server has no authentication "+
+				"(pass --allow-non-loopback to listen there anyway)", listen)
+		}
+		return runMongo(cmd.Context(), listen, data, allowNonLoopback, logging, a.stderr)
+	}
+	return cmd
+}
+
+// runMongo serves the embedded read-model database until ctx is cancelled.
+func runMongo(ctx context.Context, listen, data string, allowNonLoopback bool, logging config.Logging, logOut io.Writer) error {
+	logger := slog.New(newHandler(logOut, logging))
+	srv, err := mongodb.StartEmbedded(mongodb.EmbeddedConfig{Dir: data, Listen: listen, Logger: logger})
+	if err != nil {
+		return fmt.Errorf("start read-model database: %w", err)
+	}
+	logger.Info("read-model database listening", "url", srv.URI(), "data", data)
+	if allowNonLoopback {
+		logger.Warn("the read-model database accepts connections from other hosts and has no authentication: protect it with a firewall")
+	}
+	<-ctx.Done()
+	logger.Info("shutting down read-model database")
+	if err := srv.Close(); err != nil {
+		return fmt.Errorf("shut down read-model database: %w", err)
+	}
+	logger.Info("read-model database stopped")
+	return nil
+}
