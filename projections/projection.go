@@ -74,6 +74,15 @@ type Applier interface {
 	Apply(ctx context.Context, e Envelope) error
 }
 
+// Flusher is implemented by an Applier that defers some of its writes
+// (marks that may trail the documents they describe): Flush makes them
+// durable. The runner calls it before each checkpoint save, between
+// events, so that a checkpoint never passes an event whose writes are not
+// all stored.
+type Flusher interface {
+	Flush(ctx context.Context) error
+}
+
 // Builder folds the whole history of a read model and writes it in bulk:
 // Apply is called for every handled event in commit order, then Finish
 // once, after which the version is complete up to the last position

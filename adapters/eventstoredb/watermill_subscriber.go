@@ -95,6 +95,21 @@ type SubscriberConfig struct {
 	// server reports a checkpoint or caught-up, when a subscription drops
 	// and when it ends.
 	CheckpointEvery int
+	// CheckpointDelay, when positive (and CheckpointEvery above 1), bounds
+	// how long acknowledged progress stays unsaved: it is saved at once
+	// when no further event is waiting and the last save is at least this
+	// old, and otherwise when this much time has passed since the last
+	// save (by a timer, so an idle subscription saves its last position
+	// within CheckpointDelay). Under a burst that makes one save per
+	// CheckpointDelay or CheckpointEvery events instead of one per event;
+	// a lone event is saved right away. Zero: only the occasions listed
+	// under CheckpointEvery save.
+	CheckpointDelay time.Duration
+	// BeforeCheckpoint, when set, runs before each checkpoint save, on the
+	// subscription's goroutine, between deliveries: a handler that defers
+	// some writes makes them durable here. The checkpoint is not saved
+	// when it fails (the next opportunity tries again).
+	BeforeCheckpoint func(ctx context.Context, topic string) error
 	// NackDelay is the pause before a nacked message is delivered again;
 	// 50 ms when zero.
 	NackDelay time.Duration
@@ -285,6 +300,7 @@ type consumer struct {
 
 	from    *uint64 // commit position of the last acked event; nil: from the start of $all
 	unsaved int     // acks since the last saved checkpoint
+	saved   time.Time
 }
 
 func (c *consumer) run(ctx context.Context) {
@@ -339,9 +355,49 @@ func (c *consumer) subscribeOnce(ctx context.Context) (opened, progressed bool, 
 	if err != nil {
 		return false, false, err
 	}
-	defer func() { _ = sub.Close() }()
+	// A pump reads ahead a little, so that the loop can tell whether
+	// another event is waiting (and save a checkpoint when none is), and
+	// can save a pending checkpoint on a timer while no event comes.
+	events := make(chan *esdb.SubscriptionEvent, 64)
+	stopPump, pumped := make(chan struct{}), make(chan struct{})
+	defer func() {
+		_ = sub.Close() // Recv returns at once after this
+		close(stopPump)
+		<-pumped
+	}()
+	go func() {
+		defer close(pumped)
+		for {
+			ev := sub.Recv()
+			select {
+			case events <- ev:
+			case <-stopPump:
+				return
+			}
+			if ev.SubscriptionDropped != nil {
+				return
+			}
+		}
+	}()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	armed := false
 	for {
-		ev := sub.Recv()
+		var ev *esdb.SubscriptionEvent
+		select {
+		case ev = <-events:
+		case <-timer.C:
+			armed = false
+			c.saveCheckpoint(ctx)
+			if c.unsaved > 0 { // the save failed: try again later
+				timer.Reset(max(c.s.cfg.CheckpointDelay, 250*time.Millisecond))
+				armed = true
+			}
+			continue
+		case <-ctx.Done():
+			return true, progressed, ctx.Err()
+		}
 		switch {
 		case ev.EventAppeared != nil:
 			progressed = true
@@ -356,6 +412,17 @@ func (c *consumer) subscribeOnce(ctx context.Context) (opened, progressed bool, 
 			c.unsaved++
 			if c.unsaved >= c.s.cfg.CheckpointEvery {
 				c.saveCheckpoint(ctx)
+				break
+			}
+			delay := c.s.cfg.CheckpointDelay
+			if delay <= 0 {
+				break
+			}
+			if since := time.Since(c.saved); len(events) == 0 && since >= delay {
+				c.saveCheckpoint(ctx)
+			} else if !armed {
+				timer.Reset(max(delay-since, time.Millisecond))
+				armed = true
 			}
 		case ev.CheckPointReached != nil, ev.CaughtUp != nil:
 			// Everything delivered so far has been acked (we deliver one at
@@ -479,9 +546,16 @@ func (c *consumer) saveCheckpoint(ctx context.Context) {
 	}
 	saveCtx, cancel := context.WithTimeout(ctx, checkpointStoreTimeout)
 	defer cancel()
+	if before := c.s.cfg.BeforeCheckpoint; before != nil {
+		if err := before(saveCtx, c.topic); err != nil {
+			c.log.Warn("cannot complete the writes before a checkpoint; will retry", "err", err, "position", c.fromString(), "unsaved", c.unsaved)
+			return
+		}
+	}
 	if err := c.s.cfg.Checkpoints.Save(saveCtx, c.checkpoint, *c.from); err != nil {
 		c.log.Warn("cannot save checkpoint; will retry", "err", err, "position", c.fromString(), "unsaved", c.unsaved)
 		return
 	}
 	c.unsaved = 0
+	c.saved = time.Now()
 }

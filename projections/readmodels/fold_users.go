@@ -217,6 +217,11 @@ func (f usersFold) onMemberRow(user domain.UserID, change func(*User) bool) erro
 func (f usersFold) change(org domain.OrgID, id string, edit func(u *User, exists bool) bool) {
 	u, exists := f.rows.get(id)
 	if exists && u.Position >= f.pos {
+		// Applied before (a redelivery). The stamp is written after the
+		// row, or later still (live apply defers it to the checkpoint),
+		// so a crash in between leaves it behind the row: make sure it
+		// covers the row.
+		f.stamp(org, u.Position)
 		return
 	}
 	if !edit(&u, exists) {
@@ -231,8 +236,13 @@ func (f usersFold) change(org domain.OrgID, id string, edit func(u *User, exists
 		u.UpdatedAt = f.at
 		f.rows.put(id, u)
 	}
-	if stamp, ok := f.refs.get(orgKey(org)); !ok || stamp.Position < f.pos {
-		f.refs.put(orgKey(org), ref{ID: orgKey(org), Position: f.pos})
+	f.stamp(org, f.pos)
+}
+
+// stamp moves the org stamp forward to pos.
+func (f usersFold) stamp(org domain.OrgID, pos int64) {
+	if stamp, ok := f.refs.get(orgKey(org)); !ok || stamp.Position < pos {
+		f.refs.put(orgKey(org), ref{ID: orgKey(org), Position: pos})
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
@@ -18,11 +19,22 @@ import (
 // that owns it is the only writer of its version for the lease term it
 // lives in, so its own view stays current, and a warm cache turns most
 // events into writes only. The cache is bounded and simply emptied when
-// full.
+// full. The cache also saves writes: a document known to be absent is
+// inserted (cheaper than an upsert on FerretDB), and one known to be
+// stored as it is is not written again.
+//
+// Documents whose id defer reports are written late: flush keeps them, and
+// flushDeferred writes the latest of each, which the runner does before it
+// saves a checkpoint (projections.Flusher). Only marks that may lag behind
+// the documents they describe qualify (the org stamps: a stamp must never
+// run ahead of its rows, and may trail them until the checkpoint says the
+// events are applied).
 type liveTable[T any] struct {
 	coll     *mongo.Collection
 	cache    map[string]cached[T]
 	maxCache int
+	defer_   func(id string) bool
+	deferred map[string]T // written by flushDeferred
 
 	ctx     context.Context // of the event being applied
 	err     error           // first read failure of the event
@@ -55,6 +67,9 @@ func (t *liveTable[T]) get(id string) (T, bool) {
 	var zero T
 	if w, ok := t.pending[id]; ok {
 		return w.doc, !w.delete
+	}
+	if d, ok := t.deferred[id]; ok {
+		return d, true
 	}
 	if c, ok := t.cache[id]; ok {
 		return c.doc, c.exists
@@ -94,18 +109,57 @@ func (t *liveTable[T]) write(id string, w pendingWrite[T]) {
 func (t *liveTable[T]) flush(ctx context.Context) error {
 	for _, id := range t.order {
 		w := t.pending[id]
-		filter := bson.D{{Key: "_id", Value: id}}
-		var err error
-		if w.delete {
-			_, err = t.coll.DeleteOne(ctx, filter)
-		} else {
+		if !w.delete && t.defer_ != nil && t.defer_(id) {
+			if t.deferred == nil {
+				t.deferred = map[string]T{}
+			}
+			t.deferred[id] = w.doc
+			continue
+		}
+		if err := t.store(ctx, id, w); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// store stores one document, or deletes it, by _id.
+func (t *liveTable[T]) store(ctx context.Context, id string, w pendingWrite[T]) error {
+	c, known := t.cache[id]
+	filter := bson.D{{Key: "_id", Value: id}}
+	var err error
+	switch {
+	case w.delete && known && !c.exists:
+		return nil // absent already
+	case w.delete:
+		_, err = t.coll.DeleteOne(ctx, filter)
+	case known && c.exists && reflect.DeepEqual(c.doc, w.doc):
+		return nil // stored as it is (a redelivery, a lookup written again)
+	case known && !c.exists:
+		_, err = t.coll.InsertOne(ctx, w.doc)
+		if mongo.IsDuplicateKeyError(err) {
+			// Not what this writer saw; write it over as below.
 			_, err = t.coll.ReplaceOne(ctx, filter, w.doc, options.Replace().SetUpsert(true))
 		}
-		if err != nil {
-			delete(t.cache, id)
-			return classify(fmt.Errorf("write %s %q: %w", t.coll.Name(), id, err))
+	default:
+		_, err = t.coll.ReplaceOne(ctx, filter, w.doc, options.Replace().SetUpsert(true))
+	}
+	if err != nil {
+		delete(t.cache, id)
+		return classify(fmt.Errorf("write %s %q: %w", t.coll.Name(), id, err))
+	}
+	t.remember(id, w.doc, !w.delete)
+	return nil
+}
+
+// flushDeferred writes the deferred documents. What fails stays deferred,
+// for the next call.
+func (t *liveTable[T]) flushDeferred(ctx context.Context) error {
+	for id, doc := range t.deferred {
+		if err := t.store(ctx, id, pendingWrite[T]{doc: doc}); err != nil {
+			return err
 		}
-		t.remember(id, w.doc, !w.delete)
+		delete(t.deferred, id)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -186,9 +187,16 @@ func NewUsers(db *mongo.Database, opts Options) *Users {
 
 // Live implements projections.Projection.
 func (p *Users) Live(version int) projections.Applier {
+	refs := newLiveTable[ref](p.lookup(version), p.opts.CacheSize)
+	// The org stamps are written before each checkpoint rather than with
+	// every row: a burst of changes in one organization moves its stamp
+	// once. A reader with a consistency token waits for the checkpoint,
+	// hence for the stamp; one without it may see the organization's
+	// cached rows for up to a checkpoint interval longer.
+	refs.defer_ = func(id string) bool { return strings.HasPrefix(id, orgKeyPrefix) }
 	return &liveFold[User]{
 		docs: newLiveTable[User](p.main(version), p.opts.CacheSize),
-		refs: newLiveTable[ref](p.lookup(version), p.opts.CacheSize),
+		refs: refs,
 		fold: foldUsers,
 	}
 }
@@ -223,12 +231,23 @@ func (p *Invitations) Rebuild(_ context.Context, version int) (projections.Build
 // liveFold applies a fold to Mongo-backed tables: the documents first,
 // then the lookups (the org stamp must not run ahead of its rows).
 type liveFold[T any] struct {
+	mu   sync.Mutex // Apply and Flush (a subscriber closing may flush during an Apply)
 	docs *liveTable[T]
 	refs *liveTable[ref]
 	fold func(table[T], table[ref], projections.Envelope) error
 }
 
+// Flush implements projections.Flusher: it writes the deferred lookups
+// (org stamps) of the events applied so far.
+func (a *liveFold[T]) Flush(ctx context.Context) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.refs.flushDeferred(ctx)
+}
+
 func (a *liveFold[T]) Apply(ctx context.Context, e projections.Envelope) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	a.docs.begin(ctx)
 	a.refs.begin(ctx)
 	err := a.fold(a.docs, a.refs, e)

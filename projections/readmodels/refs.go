@@ -31,7 +31,9 @@ func registrationKey(id domain.RegistrationID) string { return "registration:" +
 // a row of the organization changes, after the row is written, so a reader
 // that cached the organization's rows can tell by one _id read whether
 // they are still current.
-func orgKey(id domain.OrgID) string { return "org:" + string(id) }
+func orgKey(id domain.OrgID) string { return orgKeyPrefix + string(id) }
+
+const orgKeyPrefix = "org:"
 
 // personRef names a user by id and, when the projection has seen them
 // join, email.

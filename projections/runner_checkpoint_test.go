@@ -1,0 +1,74 @@
+package projections_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/orgportal/onboarding/adapters/mongodb"
+	"github.com/orgportal/onboarding/commands"
+	"github.com/orgportal/onboarding/domain"
+	"github.com/orgportal/onboarding/projections"
+	"github.com/orgportal/onboarding/projections/readmodels"
+)
+
+// countingCheckpoints counts the checkpoint saves of a runner.
+type countingCheckpoints struct {
+	*mongodb.CheckpointStore
+	saves atomic.Int64
+}
+
+func (c *countingCheckpoints) Save(ctx context.Context, name string, pos uint64) error {
+	c.saves.Add(1)
+	return c.CheckpointStore.Save(ctx, name, pos)
+}
+
+// A runner catching up on a backlog saves its checkpoints in batches, not
+// once per event, and still saves the last position while it runs (no
+// event comes after it): readers with the last consistency token get
+// through without the runner stopping.
+func TestRunnerBatchesCheckpointsAndSavesWhenIdle(t *testing.T) {
+	w := newWorld(t)
+	o := w.history(w.bootstrap("Acme", "owner@acme.example"))
+	checkpoints := &countingCheckpoints{CheckpointStore: mongodb.NewCheckpointStore(w.db)}
+	r, err := projections.NewRunner(projections.RunnerConfig{
+		Source:      w.source(),
+		Projections: readmodels.Projections(w.db, readmodels.Options{PrepareCollection: srv.PrepareCollection()}),
+		Checkpoints: checkpoints, Versions: mongodb.NewVersions(w.db, time.Now),
+		Leases: mongodb.NewLeases(w.db, time.Now, quiet()), Owner: "replica-a", LeaseTTL: 3 * time.Second,
+		VersionPoll: 100 * time.Millisecond, StatusEvery: 100 * time.Millisecond, Logger: quiet(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(w.ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = r.Run(ctx) })
+	defer func() { cancel(); wg.Wait() }()
+	w.caughtUp(o.position)
+	// The first versions were built in bulk from history; everything
+	// after that is live.
+	before := checkpoints.saves.Load()
+	const invites = 30
+	emails := make([]string, invites)
+	for i := range emails {
+		emails[i] = fmt.Sprintf("burst%02d@example.org", i)
+	}
+	res, err := w.handlers.InviteUsers(w.ctx, commands.Request{Actor: domain.UserActor(o.owner)},
+		commands.InviteUsersInput{OrgID: o.id, Emails: emails})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.caughtUp(res.Position)
+	// Each invitation is two events (the hold, the invitation), which
+	// every projection receives.
+	deliveries := int64(3 * 2 * invites)
+	saves := checkpoints.saves.Load() - before
+	t.Logf("%d checkpoint saves for %d deliveries", saves, deliveries)
+	if saves >= deliveries {
+		t.Errorf("%d checkpoint saves for %d deliveries: not batched", saves, deliveries)
+	}
+}
