@@ -157,8 +157,13 @@ func TestE2EReadModels(t *testing.T) {
 	if status != http.StatusNotFound || body["code"] != "admin_api_disabled" || !strings.Contains(body["detail"].(string), "PORTAL_ADMIN_TOKEN") {
 		t.Errorf("admin API without a token configured: %d %v", status, body)
 	}
-	if !regexp.MustCompile(`portal_projection_version\{projection="users"\} 3`).MatchString(fetchText(t, base+"/metrics", "")) {
-		t.Error("after the replay the portal does not serve version 3 of users")
+	// Ready does not wait for each projection's lease (a standby replica
+	// is ready too), so the version shows up a moment later.
+	servesV3 := regexp.MustCompile(`portal_projection_version\{projection="users"\} 3`)
+	for deadline := time.Now().Add(startTimeout); !servesV3.MatchString(fetchText(t, base+"/metrics", "")); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("after the replay the portal does not serve version 3 of users")
+		}
 	}
 	locked := exec.Command(portalBinary(t), "replay", "--projection", "users")
 	locked.Env = envList(env)
