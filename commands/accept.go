@@ -124,24 +124,38 @@ func (h *Handlers) AcceptInvitation(ctx context.Context, req Request, in AcceptI
 	}
 
 	user := domain.UserID(h.ids())
-	meta := h.meta(req, domain.UserActor(user))
-	m := h.invitedMember(inv, user, email, name, hash)
-	_, _, err = update(ctx, h.store, domain.MembershipStream(inv.OrgID, email), domain.EvolveMembership, meta,
+	adopted := false
+	_, _, err = update(ctx, h.store, domain.MembershipStream(inv.OrgID, email), domain.EvolveMembership, h.meta(req, domain.UserActor(user)),
 		func(s domain.MembershipState) ([]domain.Event, error) {
 			if s.Status == domain.MembershipActive && s.UserID != user && s.InvitationID == id {
-				// A concurrent accept of this invitation won.
-				return nil, domain.Gone(domain.CodeInvitationUsed, "this invitation has already been accepted; sign in instead, or ask for a new invitation")
+				abandoned, err := h.reservationAbandoned(ctx, id)
+				if err != nil {
+					return nil, err
+				}
+				if !abandoned {
+					// A concurrent accept of this invitation won.
+					return nil, domain.Gone(domain.CodeInvitationUsed, "this invitation has already been accepted; sign in instead, or ask for a new invitation")
+				}
+				user, adopted = s.UserID, true
+				return nil, nil
 			}
 			return domain.DecideMembership(s, domain.ReserveMembership{OrgID: inv.OrgID, UserID: user, Via: domain.JoinedViaInvitation, InvitationID: id}, h.clock())
 		})
 	if err != nil {
 		return JoinResult{}, err
 	}
+	meta := h.meta(req, domain.UserActor(user))
+	m := h.invitedMember(inv, user, email, name, hash)
 	_, _, err = update(ctx, h.store, domain.InvitationStream(id), domain.EvolveInvitation, meta,
 		func(s domain.InvitationState) ([]domain.Event, error) {
 			return domain.DecideInvitation(s, domain.AcceptInvitation{Generation: generation, UserID: user}, h.clock())
 		})
 	if err != nil {
+		if adopted {
+			// The reservation was left by an earlier accept; it stays for
+			// the next attempt of the token's holder to take over again.
+			return JoinResult{}, err
+		}
 		// Give the address back, and its hold to the invitation if it can
 		// still be accepted (the failure was a store outage or a lost race,
 		// not a revoke or resend).
@@ -157,6 +171,35 @@ func (h *Handlers) AcceptInvitation(ctx context.Context, req Request, in AcceptI
 		return JoinResult{}, err
 	}
 	return JoinResult{UserID: user, OrgID: inv.OrgID, Position: pos}, nil
+}
+
+// reservationAbandoned tells whether the address's reservation, made by an
+// accept of the invitation id that has not marked the invitation accepted,
+// was left behind: the process died (or the store went away for good)
+// between the two appends. An accept in flight marks the invitation
+// within milliseconds, so it is given about a second before its
+// reservation counts as abandoned, the same grace an invitation's hold
+// gets (holdEnded). The token's holder may then take the reservation
+// over: nobody else can reach this point, and without that the address
+// would stay reserved for a user who never joins.
+func (h *Handlers) reservationAbandoned(ctx context.Context, id domain.InvitationID) (bool, error) {
+	for poll := 0; ; poll++ {
+		inv, _, err := load(ctx, h.store, domain.InvitationStream(id), domain.EvolveInvitation)
+		if err != nil {
+			return false, err
+		}
+		if inv.AcceptedBy != "" {
+			return false, nil
+		}
+		if poll == inFlightHoldPolls {
+			return true, nil
+		}
+		select {
+		case <-time.After(inFlightHoldPollDelay):
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+	}
 }
 
 func (h *Handlers) invitedMember(inv domain.InvitationState, user domain.UserID, email domain.Email, name, hash string) newMember {

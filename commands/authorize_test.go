@@ -64,6 +64,10 @@ func (unreachableStore) Load(context.Context, domain.StreamName) (commands.Loade
 	return commands.Loaded{}, fmt.Errorf("test: %w", commands.ErrUnavailable)
 }
 
+func (unreachableStore) LoadFrom(context.Context, domain.StreamName, commands.Revision) (commands.Loaded, error) {
+	return commands.Loaded{}, fmt.Errorf("test: %w", commands.ErrUnavailable)
+}
+
 func (unreachableStore) Append(context.Context, domain.StreamName, commands.Revision, commands.Metadata, ...domain.Event) (commands.Position, error) {
 	return 0, fmt.Errorf("test: %w", commands.ErrUnavailable)
 }

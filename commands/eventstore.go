@@ -45,6 +45,14 @@ type EventStore interface {
 	// Load reads a whole stream. A missing stream is not an error: it
 	// loads as no events and NoStream.
 	Load(ctx context.Context, stream domain.StreamName) (Loaded, error)
+	// LoadFrom reads what a stream holds after revision after (>= 0), the
+	// last revision the caller has already folded: Loaded.Events are the
+	// events after it and Loaded.Revision the stream's last revision
+	// (after itself when nothing is new). It fails with ErrHistoryChanged
+	// when the stream no longer holds the event at after (deleted,
+	// tombstoned, truncated past it): what the caller folded is no longer
+	// the stream's history, so it must Load the stream again.
+	LoadFrom(ctx context.Context, stream domain.StreamName, after Revision) (Loaded, error)
 	// Append appends events if the stream is still at expected. It fails
 	// with a domain Conflict (code CodeConcurrentChange) when another
 	// writer got there first, and with ErrUnavailable when the store cannot
@@ -56,6 +64,10 @@ type EventStore interface {
 // ErrUnavailable reports that the event store cannot be reached. The HTTP
 // layer answers 503 with Retry-After.
 var ErrUnavailable = errors.New("event store unavailable")
+
+// ErrHistoryChanged reports that a stream no longer holds an event it held
+// before (see EventStore.LoadFrom).
+var ErrHistoryChanged = errors.New("stream history changed")
 
 // CodeConcurrentChange is the conflict code for a lost optimistic
 // concurrency race; handlers that may retry look for it.

@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -55,6 +56,13 @@ type Config struct {
 	// takes, so that the write a known address causes does not show in
 	// the answer's timing; DefaultPasswordResetMinDuration when 0.
 	PasswordResetMinDuration time.Duration
+	// StateCacheStreams bounds how many folded organizations the handlers
+	// keep, so that a request reads only the events written since it last
+	// loaded the organization: DefaultStateCacheStreams when 0, no cache
+	// when negative. StateCacheEvents bounds the events those states were
+	// folded from: DefaultStateCacheEvents when 0.
+	StateCacheStreams int
+	StateCacheEvents  int
 }
 
 // Deps are the handlers' dependencies; every field but IDs is required.
@@ -103,7 +111,12 @@ func New(d Deps) (*Handlers, error) {
 	if ids == nil {
 		ids = randomID
 	}
-	return &Handlers{store: d.Store, clock: d.Clock, tokens: t, passwords: d.Passwords, ids: ids, cfg: d.Config}, nil
+	store := d.Store
+	if streams := cmp.Or(d.Config.StateCacheStreams, DefaultStateCacheStreams); streams > 0 {
+		events := int64(cmp.Or(d.Config.StateCacheEvents, DefaultStateCacheEvents))
+		store = &cachingStore{EventStore: d.Store, states: newStateCache(streams, events)}
+	}
+	return &Handlers{store: store, clock: d.Clock, tokens: t, passwords: d.Passwords, ids: ids, cfg: d.Config}, nil
 }
 
 // randomID returns a random version-4 UUID.

@@ -109,11 +109,11 @@ func registrationNotFound() error {
 // registration it no longer admits is rejected with the link's gone code.
 // Actor: self-service-link.
 //
-// Steps: check the link, reserve the address, record the verification
-// (with the new user id, so a repeated request resumes), create the
-// account and its sign-in entry, add the member (counting one use of the
-// link). If the roster refuses at the end (a rotation raced the
-// verification), everything is taken back and the registration rejected.
+// Steps: check the link, record the verification (with the new user id,
+// so a repeated request resumes), reserve the address, create the account
+// and its sign-in entry, add the member (counting one use of the link).
+// If the roster refuses at the end (a rotation raced the verification),
+// everything is taken back and the registration rejected.
 func (h *Handlers) VerifyRegistration(ctx context.Context, req Request, token string) (JoinResult, error) {
 	req = h.withCorrelation(req)
 	rawID, generation, err := verifyToken(h.tokens.Verification, token, registrationNotFound())
@@ -176,25 +176,32 @@ func (h *Handlers) VerifyRegistration(ctx context.Context, req Request, token st
 			}, h.clock())
 		},
 	}
+	// The verification is recorded, with the new user id, before the
+	// address is reserved: a repeat after a failure (or a crash) anywhere
+	// later resumes as that user, and of two verifications at once the
+	// registration's stream lets one through. Reserving first would leave
+	// the address reserved for a user id nobody knows once the process
+	// died before this append, and the repeat would be refused as
+	// already_member, locking the person out.
+	_, _, err = update(ctx, h.store, domain.RegistrationStream(id), domain.EvolveRegistration, meta,
+		func(s domain.RegistrationState) ([]domain.Event, error) {
+			return domain.DecideRegistration(s, domain.VerifyRegistrationEmail{Generation: generation, UserID: user}, h.clock())
+		})
+	if err != nil {
+		return JoinResult{}, err
+	}
 	if _, _, err := h.reserve(ctx, meta, m, ""); err != nil {
 		if domain.CodeOf(err) == domain.CodeAlreadyMember {
 			return reject(err)
 		}
 		return JoinResult{}, err
 	}
-	_, _, err = update(ctx, h.store, domain.RegistrationStream(id), domain.EvolveRegistration, meta,
-		func(s domain.RegistrationState) ([]domain.Event, error) {
-			return domain.DecideRegistration(s, domain.VerifyRegistrationEmail{Generation: generation, UserID: user}, h.clock())
-		})
-	if err != nil {
-		if domain.KindOf(err) != "" {
-			h.undoJoin(meta, m, "")
-		}
-		return JoinResult{}, err
-	}
 	pos, err := h.join(ctx, meta, m)
 	if err != nil {
-		if domain.KindOf(err) != "" {
+		// A lost race for the roster (many joining at once) is no refusal:
+		// the repeat resumes. Rejecting here closed the registration for
+		// good (found by cmd/portal's crash test).
+		if domain.KindOf(err) != "" && domain.CodeOf(err) != CodeConcurrentChange {
 			// The roster refused: the link changed since the check above.
 			h.undoJoin(meta, m, "")
 			return reject(err)

@@ -15,9 +15,17 @@ import (
 // practice, and a caller that still loses gets a 409 it may retry.
 const maxAttempts = 3
 
-// load folds one stream into its aggregate state.
+// load folds one stream into its aggregate state. States that can be
+// cached (see snapshotter) come from the handlers' cache when store has
+// one, brought up to date with the events written since: such a state may
+// be shared, so it is read-only to the caller.
 func load[S any](ctx context.Context, store EventStore, stream domain.StreamName, evolve func(S, domain.Event) S) (S, Revision, error) {
 	var zero S
+	if cs, ok := store.(*cachingStore); ok {
+		if _, ok := any(zero).(snapshotter[S]); ok {
+			return loadCached(ctx, cs, stream, evolve)
+		}
+	}
 	loaded, err := store.Load(ctx, stream)
 	if err != nil {
 		return zero, NoStream, err
@@ -44,7 +52,7 @@ func update[S any](ctx context.Context, store EventStore, stream domain.StreamNa
 		}
 		pos, err := store.Append(ctx, stream, revision, meta, events...)
 		if err == nil {
-			return domain.Fold(state, evolve, events...), pos, nil
+			return domain.Fold(ownCopy(state), evolve, events...), pos, nil
 		}
 		if domain.CodeOf(err) != CodeConcurrentChange || attempt == maxAttempts {
 			return state, 0, err
@@ -53,6 +61,15 @@ func update[S any](ctx context.Context, store EventStore, stream domain.StreamNa
 			return state, 0, err
 		}
 	}
+}
+
+// ownCopy returns a state Evolve may change: a copy of one that may be
+// shared (a cached state), the state itself otherwise.
+func ownCopy[S any](state S) S {
+	if s, ok := any(state).(snapshotter[S]); ok {
+		return s.Clone()
+	}
+	return state
 }
 
 // pause waits a short, jittered time so that racing writers spread out.

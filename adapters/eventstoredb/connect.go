@@ -54,6 +54,7 @@ type Conn struct {
 
 	mu       sync.Mutex
 	client   *esdb.Client
+	replaced chan struct{} // closed when Renew replaces client
 	closed   bool
 	inflight sync.WaitGroup // the Store's calls, which Close waits for
 }
@@ -75,8 +76,9 @@ func Dial(ctx context.Context, connectionString string, logger *slog.Logger) (*C
 		return nil, err
 	}
 	return &Conn{
-		client: client,
-		log:    logger,
+		client:   client,
+		replaced: make(chan struct{}),
+		log:      logger,
 		connect: func() (*esdb.Client, error) {
 			return Connect(context.Background(), connectionString, logger)
 		},
@@ -124,8 +126,23 @@ func (c *Conn) Renew(dead *esdb.Client) (*esdb.Client, error) {
 		return nil, err
 	}
 	c.client = fresh
+	close(c.replaced) // releases the calls still waiting on dead (untilDone)
+	c.replaced = make(chan struct{})
 	c.log.Warn("event store client gave up after failed discovery; replaced it with a new one")
 	return fresh, nil
+}
+
+// replacedSignal returns a channel closed once client is no longer the
+// current one (closed already if it is not).
+func (c *Conn) replacedSignal(client *esdb.Client) <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.client != client {
+		gone := make(chan struct{})
+		close(gone)
+		return gone
+	}
+	return c.replaced
 }
 
 // Close waits a little for the Store's calls in flight, then closes the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"google.golang.org/grpc/codes"
@@ -64,7 +65,17 @@ func unreachable(err error) bool {
 		esdb.ErrorCodeConnectionClosed:
 		return true
 	}
-	return errors.Is(err, errConnClosed) || errors.Is(err, io.EOF)
+	return errors.Is(err, errConnClosed) || errors.Is(err, errClientReplaced) || errors.Is(err, io.EOF)
+}
+
+// clientGaveUp reports that the client that returned err has stopped for
+// good: it closed itself (ErrorCodeConnectionClosed), or this very call
+// ran its discovery out, after which it closes itself without answering
+// the calls queued behind that discovery. The client reports the latter
+// only in the message (its code is that of the last attempt's failure).
+func clientGaveUp(err error) bool {
+	return errorCode(err) == esdb.ErrorCodeConnectionClosed ||
+		err != nil && strings.Contains(err.Error(), "maximum discovery attempt count reached")
 }
 
 // retryable reports failures after which the same call may succeed soon.

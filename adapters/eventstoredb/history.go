@@ -70,7 +70,7 @@ func (s *Store) historyBatch(ctx context.Context, stream domain.StreamName, from
 		if err != nil {
 			return nil, classify(ctx, what, err)
 		}
-		batch, err := untilDone(ctx, s.conn, func() ([]recorded, error) {
+		batch, err := untilDone(ctx, s.conn, client, func() ([]recorded, error) {
 			return s.readHistoryBatch(ctx, client, stream, from)
 		})
 		s.conn.inflight.Done()

@@ -66,7 +66,7 @@ func (s *Store) Load(ctx context.Context, stream domain.StreamName) (commands.Lo
 		// The whole read runs under untilDone: besides opening it, a failing
 		// Recv can block too (the client reports the failure to its
 		// connection loop, which may have stopped).
-		loaded, err := untilDone(ctx, s.conn, func() (commands.Loaded, error) {
+		loaded, err := untilDone(ctx, s.conn, client, func() (commands.Loaded, error) {
 			return s.load(ctx, client, stream)
 		})
 		s.conn.inflight.Done()
@@ -148,7 +148,7 @@ func (s *Store) Append(ctx context.Context, stream domain.StreamName, expected c
 		if err != nil {
 			return 0, classify(ctx, what, err)
 		}
-		res, err := untilDone(ctx, s.conn, func() (*esdb.WriteResult, error) {
+		res, err := untilDone(ctx, s.conn, client, func() (*esdb.WriteResult, error) {
 			return client.AppendToStream(ctx, string(stream), opts, data...)
 		})
 		s.conn.inflight.Done()
@@ -168,31 +168,27 @@ func (s *Store) Append(ctx context.Context, stream domain.StreamName, expected c
 
 // retry decides after a failed attempt: nil means "try again" (after a
 // pause), otherwise the error to report. A client that closed itself is
-// replaced first.
+// replaced first (see retryAfter).
 func (s *Store) retry(ctx context.Context, client *esdb.Client, attempt int, err error) error {
-	if attempt >= maxRetries || ctx.Err() != nil || !retryable(err) {
-		return err
-	}
-	if errorCode(err) == esdb.ErrorCodeConnectionClosed {
-		if _, rerr := s.conn.Renew(client); rerr != nil {
-			return fmt.Errorf("%w (and no new client: %w)", err, rerr)
-		}
-	}
-	select {
-	case <-time.After(retryBackoff(attempt + 1)):
-		return nil
-	case <-ctx.Done():
-		return err
-	}
+	return retryAfter(ctx, s.conn, client, attempt, err)
 }
 
-// untilDone runs call but returns when ctx is done even if call has not:
-// the client looks for a server without looking at the context, which with
-// an unreachable host takes far longer than any request may wait. The call
+// errClientReplaced ends a call that was still waiting on a client that
+// gave up and was replaced: that client never answers it.
+var errClientReplaced = errors.New("the event store client gave up finding the server and was replaced")
+
+// untilDone runs call, made on client, but returns when ctx is done even
+// if call has not: the client looks for a server without looking at the
+// context, which with an unreachable host takes far longer than any
+// request may wait. It also returns, with errClientReplaced, once client
+// has been replaced: calls that queued on a client while its discovery
+// was failing are never answered, and would otherwise hold their request
+// until its deadline (15 s for every concurrent command while the event
+// store is down, found by cmd/portal's TestE2EEventStoreOutage). The call
 // stays registered with conn until it really returns, so that Close does
 // not close the client under it; a result that arrives after we gave up is
 // dropped (the buffered channel lets the goroutine end).
-func untilDone[T any](ctx context.Context, conn *Conn, call func() (T, error)) (T, error) {
+func untilDone[T any](ctx context.Context, conn *Conn, client *esdb.Client, call func() (T, error)) (T, error) {
 	type result struct {
 		v   T
 		err error
@@ -204,12 +200,19 @@ func untilDone[T any](ctx context.Context, conn *Conn, call func() (T, error)) (
 		v, err := call()
 		done <- result{v, err}
 	}()
+	var zero T
 	select {
 	case r := <-done:
 		return r.v, r.err
 	case <-ctx.Done():
-		var zero T
 		return zero, ctx.Err()
+	case <-conn.replacedSignal(client):
+		select {
+		case r := <-done: // answered after all
+			return r.v, r.err
+		default:
+			return zero, errClientReplaced
+		}
 	}
 }
 

@@ -94,7 +94,7 @@ func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 		if err != nil {
 			return classify(ctx, what, err)
 		}
-		_, err = untilDone(ctx, p.conn, func() (*esdb.WriteResult, error) {
+		_, err = untilDone(ctx, p.conn, client, func() (*esdb.WriteResult, error) {
 			return client.AppendToStream(ctx, topic, esdb.AppendToStreamOptions{ExpectedRevision: esdb.Any{}}, events...)
 		})
 		p.conn.inflight.Done()
@@ -133,13 +133,15 @@ func checkTopic(topic string) error {
 // Store.retry: nil means "try again" (after a pause, a client that closed
 // itself replaced), otherwise the error to report.
 func retryAfter(ctx context.Context, conn *Conn, client *esdb.Client, attempt int, err error) error {
-	if attempt >= maxRetries || ctx.Err() != nil || !retryable(err) {
-		return err
-	}
-	if errorCode(err) == esdb.ErrorCodeConnectionClosed {
+	if clientGaveUp(err) {
+		// Replace it even when giving up: the calls still waiting on it
+		// are released only by its replacement (untilDone).
 		if _, rerr := conn.Renew(client); rerr != nil {
 			return fmt.Errorf("%w (and no new client: %w)", err, rerr)
 		}
+	}
+	if attempt >= maxRetries || ctx.Err() != nil || !retryable(err) {
+		return err
 	}
 	select {
 	case <-time.After(retryBackoff(attempt + 1)):
