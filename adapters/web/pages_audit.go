@@ -28,13 +28,7 @@ func (f auditFilter) url(keepCursor bool) string {
 			q.Set(k, v)
 		}
 	}
-	if keepCursor && f.Cursor != "" {
-		q.Set("cursor", f.Cursor)
-	}
-	if len(q) == 0 {
-		return "/audit"
-	}
-	return "/audit?" + q.Encode()
+	return listURL("/audit", q, keepCursor, f.Cursor)
 }
 
 type personOption struct {

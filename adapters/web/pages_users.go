@@ -70,13 +70,7 @@ func (f usersFilter) url(keepCursor bool) string {
 	if f.Desc {
 		q.Set("dir", "desc")
 	}
-	if keepCursor && f.Cursor != "" {
-		q.Set("cursor", f.Cursor)
-	}
-	if len(q) == 0 {
-		return "/users"
-	}
-	return "/users?" + q.Encode()
+	return listURL("/users", q, keepCursor, f.Cursor)
 }
 
 type tab struct {
@@ -363,4 +357,17 @@ func (p *Pages) refuseOnPage(c *gin.Context, err error, f *form, page, title str
 	httpkit.SetLogCode(c, domain.CodeOf(err))
 	status, _ := httpkit.StatusOf(kind)
 	p.renderView(c, status, page, view{Title: title, Nav: "users", Data: d})
+}
+
+// listURL is path with the list filters q, plus the page cursor when the
+// link keeps the page (pagination) rather than starting over (a new
+// filter or sort).
+func listURL(path string, q url.Values, keepCursor bool, cursor string) string {
+	if keepCursor && cursor != "" {
+		q.Set("cursor", cursor)
+	}
+	if len(q) == 0 {
+		return path
+	}
+	return path + "?" + q.Encode()
 }

@@ -8,12 +8,13 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 var generatedPassword = regexp.MustCompile(`generated password (\S+) `)
 
-// call sends one JSON request the way the README's curl commands do.
-func call(t *testing.T, method, url, token string, body any) (int, map[string]any, http.Header) {
+// sendJSON sends one JSON request, once, and returns the raw answer.
+func sendJSON(t *testing.T, method, url, token string, body any) (int, http.Header, []byte) {
 	t.Helper()
 	var r io.Reader
 	if body != nil {
@@ -33,17 +34,25 @@ func call(t *testing.T, method, url, token string, body any) (int, map[string]an
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := (&http.Client{Timeout: 2 * time.Minute}).Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, raw
+}
+
+// call sends one JSON request the way the README's curl commands do; the
+// answer must be JSON.
+func call(t *testing.T, method, url, token string, body any) (int, map[string]any, http.Header) {
+	t.Helper()
+	status, header, raw := sendJSON(t, method, url, token, body)
 	var out map[string]any
 	if err := json.Unmarshal(raw, &out); err != nil {
-		t.Fatalf("%s %s: %d, not JSON: %s", method, url, resp.StatusCode, raw)
+		t.Fatalf("%s %s: %d, not JSON: %s", method, url, status, raw)
 	}
-	return resp.StatusCode, out, resp.Header
+	return status, out, header
 }
 
 // The README's "Try it": start with a bootstrap organization, sign in as

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/orgportal/onboarding/adapters/mongodb"
+	"github.com/orgportal/onboarding/adapters/smtp/smtptest"
 )
 
 // The child's settings: its data directory and listen address.
@@ -55,7 +56,7 @@ type ferretProcess struct {
 	dir, listen string
 	cmd         *exec.Cmd
 	done        chan struct{}
-	out         lockedBuffer // its stderr
+	out         smtptest.LockedBuffer // its stderr
 }
 
 // startFerretProcess starts FerretDB on listen with its data in dir, and

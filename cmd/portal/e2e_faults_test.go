@@ -9,7 +9,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -32,36 +31,13 @@ const (
 )
 
 // rawCall sends one request, without repeating it: what a fault test
-// asserts is this one answer.
+// asserts is this one answer, which need not be JSON.
 func rawCall(t *testing.T, method, url, token string, body any) (int, http.Header, map[string]any) {
 	t.Helper()
-	var r io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, url, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := (&http.Client{Timeout: 2 * time.Minute}).Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	status, header, raw := sendJSON(t, method, url, token, body)
 	out := map[string]any{}
 	_ = json.Unmarshal(raw, &out)
-	return resp.StatusCode, resp.Header, out
+	return status, header, out
 }
 
 // assertUnavailable checks a 503 problem with a Retry-After in seconds.

@@ -23,6 +23,8 @@ import (
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/google/uuid"
+
+	"github.com/orgportal/onboarding/adapters/smtp/smtptest"
 )
 
 const (
@@ -78,25 +80,7 @@ type child struct {
 	done  chan struct{}
 	err   error // from Wait, once done is closed
 
-	stdout lockedBuffer // what the portal printed on stdout
-}
-
-// lockedBuffer collects a child's stdout.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	stdout smtptest.LockedBuffer // what the portal printed on stdout
 }
 
 // startPortal runs the binary with args and an environment holding only the

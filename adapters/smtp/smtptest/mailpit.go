@@ -45,7 +45,7 @@ type Mailpit struct {
 	smtpPort int
 	api      string
 	client   *http.Client
-	log      lockedBuffer
+	log      LockedBuffer
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -331,19 +331,20 @@ func freePort(t testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// lockedBuffer collects a child's output from its copying goroutines.
-type lockedBuffer struct {
+// LockedBuffer collects a child process's output from its copying
+// goroutines; the end-to-end tests of cmd/portal use it too.
+type LockedBuffer struct {
 	mu sync.Mutex
 	b  strings.Builder
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *LockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+func (l *LockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
