@@ -50,6 +50,48 @@ type RebuildConfig struct {
 	ProgressEvery time.Duration
 }
 
+// renewLeases renews the rebuild's leases every ttl/3 until ctx ends, and
+// cancels the rebuild when one is lost: taken by another owner, or not
+// renewed for a whole term. A renewal that fails or times out is tried
+// again at the next tick, as long as the term it renewed last has not run
+// out: the database that holds the leases is the one the rebuild fills,
+// and a large bulk insert or index build can hold its write lock for
+// longer than one renewal waits.
+func renewLeases(ctx context.Context, leases Leaser, held []string, owner string, ttl time.Duration, logger *slog.Logger, cancel context.CancelCauseFunc) {
+	renewed := make(map[string]time.Time, len(held))
+	for _, name := range held {
+		renewed[name] = time.Now()
+	}
+	t := time.NewTicker(ttl / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, name := range held {
+			rctx, rcancel := context.WithTimeout(ctx, ttl/3)
+			ok, err := leases.Renew(rctx, name, owner, ttl)
+			rcancel()
+			switch {
+			case ctx.Err() != nil:
+				return
+			case err == nil && ok:
+				renewed[name] = time.Now()
+			case err == nil:
+				cancel(fmt.Errorf("projections: rebuild lease %s lost: another owner holds it", name))
+				return
+			case time.Since(renewed[name]) >= ttl:
+				cancel(fmt.Errorf("projections: rebuild lease %s lost: not renewed for %v: %w", name, ttl, err))
+				return
+			default:
+				logger.Warn("rebuild lease not renewed; trying again", "lease", name, "err", err)
+			}
+		}
+	}
+}
+
 // RebuildLeaseName is the lease a rebuild of the projection holds.
 func RebuildLeaseName(name string) string { return name + ".rebuild" }
 
@@ -111,27 +153,7 @@ func Rebuild(ctx context.Context, cfg RebuildConfig, projs ...Projection) (map[s
 	}()
 	go func() {
 		defer close(renewDone)
-		t := time.NewTicker(ttl / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				for _, name := range held {
-					rctx, rcancel := context.WithTimeout(ctx, ttl/3)
-					ok, err := cfg.Leases.Renew(rctx, name, cfg.Owner, ttl)
-					rcancel()
-					if ctx.Err() != nil {
-						return
-					}
-					if err != nil || !ok {
-						cancel(fmt.Errorf("projections: rebuild lease %s lost (err %v)", name, err))
-						return
-					}
-				}
-			}
-		}
+		renewLeases(ctx, cfg.Leases, held, cfg.Owner, ttl, logger, cancel)
 	}()
 
 	// A fresh version each, above any that exists.
@@ -238,6 +260,9 @@ func Rebuild(ctx context.Context, cfg RebuildConfig, projs ...Projection) (map[s
 	if err == nil {
 		for _, t := range targets {
 			if err = t.b.Finish(ctx); err != nil {
+				if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
+					err = cause // why the context ended says more than "context canceled"
+				}
 				err = fmt.Errorf("projections: rebuild %s: write version %d: %w", t.p.Name(), t.version, err)
 				break
 			}
