@@ -16,6 +16,23 @@ import (
 // domain NotFound for an organization that does not exist, or an error
 // wrapping ErrUnavailable when the event store cannot be reached.
 func (h *Handlers) AuthorizeAdmin(ctx context.Context, org domain.OrgID, actor domain.Actor) error {
-	_, err := h.loadOrgAsAdmin(ctx, org, actor)
+	_, err := h.GrantAdmin(ctx, org, actor)
 	return err
+}
+
+// GrantAdmin is AuthorizeAdmin that also returns what it decided on, so
+// that the request's use case (given the grant through WithAdminGrant)
+// does not read the organization again. The error is AuthorizeAdmin's.
+func (h *Handlers) GrantAdmin(ctx context.Context, org domain.OrgID, actor domain.Actor) (AdminGrant, error) {
+	if _, err := domain.ParseID[domain.OrgID](string(org)); err != nil {
+		return AdminGrant{}, err
+	}
+	state, revision, err := h.loadOrg(ctx, org)
+	if err != nil {
+		return AdminGrant{}, err
+	}
+	if err := state.RequireAdmin(domain.UserID(actor)); err != nil {
+		return AdminGrant{}, err
+	}
+	return AdminGrant{h: h, org: org, actor: actor, state: state, revision: revision}, nil
 }

@@ -63,6 +63,12 @@ type Config struct {
 	// folded from: DefaultStateCacheEvents when 0.
 	StateCacheStreams int
 	StateCacheEvents  int
+	// SessionCacheTTL is how long Authenticate trusts a session (and its
+	// account) it has read, without reading them again:
+	// DefaultSessionCacheTTL when 0, no cache when negative. A sign-out or
+	// member removal through these handlers takes effect at once; one
+	// through another process within this time (see sessionCache).
+	SessionCacheTTL time.Duration
 }
 
 // Deps are the handlers' dependencies; every field but IDs is required.
@@ -86,6 +92,7 @@ type Handlers struct {
 	passwords PasswordHasher
 	ids       func() string
 	cfg       Config
+	sessions  *sessionCache // nil: no cache
 
 	// dummyHash is verified when a sign-in names no usable account, so
 	// that an unknown address costs the same time as a wrong password.
@@ -116,7 +123,11 @@ func New(d Deps) (*Handlers, error) {
 		events := int64(cmp.Or(d.Config.StateCacheEvents, DefaultStateCacheEvents))
 		store = &cachingStore{EventStore: d.Store, states: newStateCache(streams, events)}
 	}
-	return &Handlers{store: store, clock: d.Clock, tokens: t, passwords: d.Passwords, ids: ids, cfg: d.Config}, nil
+	var sessions *sessionCache
+	if ttl := cmp.Or(d.Config.SessionCacheTTL, DefaultSessionCacheTTL); ttl > 0 {
+		sessions = newSessionCache(ttl)
+	}
+	return &Handlers{store: store, clock: d.Clock, tokens: t, passwords: d.Passwords, ids: ids, cfg: d.Config, sessions: sessions}, nil
 }
 
 // randomID returns a random version-4 UUID.

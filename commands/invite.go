@@ -21,7 +21,8 @@ const (
 
 const (
 	// inviteWorkers is how many addresses of one request are processed
-	// at once (each is three round trips to the event store).
+	// at once (each is two appends to the event store, plus a read of the
+	// membership stream for an address that was invited before).
 	inviteWorkers = 4
 	// An invitation stream missing behind a hold is waited for this long
 	// (polls × delay) before the hold counts as abandoned.
@@ -125,7 +126,10 @@ func (h *Handlers) inviteOne(ctx context.Context, meta Metadata, org domain.Orga
 	}
 	id := domain.InvitationID(h.ids())
 	var pending domain.InvitationID
-	_, _, err := update(ctx, h.store, domain.MembershipStream(org.ID, email), domain.EvolveMembership, meta,
+	// Most addresses were never invited, so their membership stream does
+	// not exist: the hold is appended without reading it first, and read
+	// only when the address turns out to have a history.
+	_, _, err := updateNew(ctx, h.store, domain.MembershipStream(org.ID, email), domain.EvolveMembership, meta,
 		func(s domain.MembershipState) ([]domain.Event, error) {
 			ended := false
 			if s.Status == domain.MembershipInvited {
@@ -148,7 +152,8 @@ func (h *Handlers) inviteOne(ctx context.Context, meta Metadata, org domain.Orga
 	default:
 		return out, 0, err
 	}
-	_, pos, err := update(ctx, h.store, domain.InvitationStream(id), domain.EvolveInvitation, meta,
+	// id was generated just now: its stream cannot exist yet.
+	_, pos, err := updateNew(ctx, h.store, domain.InvitationStream(id), domain.EvolveInvitation, meta,
 		func(s domain.InvitationState) ([]domain.Event, error) {
 			return domain.DecideInvitation(s, domain.InviteUser{
 				InvitationID: id, OrgID: org.ID, Email: email, Role: role,

@@ -101,6 +101,10 @@ func (h *Handlers) RemoveMember(ctx context.Context, req Request, org domain.Org
 		return Result{}, err
 	}
 	now := h.clock()
+	// Their sessions end with the account: forget them here once it is
+	// closed (or the attempt failed), so that a resolution that read the
+	// open account cannot put it back.
+	defer h.sessions.dropUser(user)
 	_, guardPos, err := update(ctx, h.store, domain.MembershipStream(org, email), domain.EvolveMembership, meta,
 		func(s domain.MembershipState) ([]domain.Event, error) {
 			return domain.DecideMembership(s, domain.ReleaseMembership{UserID: user}, now)

@@ -106,7 +106,7 @@ func (h *Handlers) SignIn(ctx context.Context, req Request, in SignInInput) (Sig
 
 	id := domain.SessionID(h.ids())
 	meta := h.meta(req, domain.UserActor(match.ID))
-	state, pos, err := update(ctx, h.store, domain.SessionStream(id), domain.EvolveSession, meta,
+	state, pos, err := updateNew(ctx, h.store, domain.SessionStream(id), domain.EvolveSession, meta,
 		func(s domain.SessionState) ([]domain.Event, error) {
 			return domain.DecideSession(s, domain.StartSession{SessionID: id, UserID: match.ID, OrgID: match.OrgID, TTL: h.cfg.SessionTTL}, h.clock())
 		})
@@ -133,13 +133,26 @@ func (h *Handlers) verifyDummy(password string) {
 // Authenticate resolves a session token (bearer or cookie) to the signed-in
 // user. Every failure is KindUnauthenticated (401), except an unreachable
 // event store. The account is checked too, so removing a member ends their
-// sessions.
+// sessions. A session resolved less than Config.SessionCacheTTL ago is not
+// read again (see sessionCache for what that may miss, and for how long).
 func (h *Handlers) Authenticate(ctx context.Context, token string) (Principal, error) {
-	session, err := h.loadSession(ctx, token)
+	id, err := h.sessionID(token)
 	if err != nil {
 		return Principal{}, err
 	}
-	if err := session.Check(h.clock()); err != nil {
+	now := h.clock()
+	if cached, ok := h.sessions.get(id, now); ok {
+		if err := cached.session.Check(now); err != nil {
+			return Principal{}, err
+		}
+		return cached.principal, nil
+	}
+	epoch := h.sessions.begin()
+	session, err := h.loadSessionByID(ctx, id)
+	if err != nil {
+		return Principal{}, err
+	}
+	if err := session.Check(now); err != nil {
 		return Principal{}, err
 	}
 	account, _, err := load(ctx, h.store, domain.UserStream(session.UserID), domain.EvolveAccount)
@@ -149,7 +162,9 @@ func (h *Handlers) Authenticate(ctx context.Context, token string) (Principal, e
 	if !account.Exists() || account.Closed {
 		return Principal{}, domain.Unauthenticated(domain.CodeSessionEnded, "your account has been closed; ask the organization's admins")
 	}
-	return Principal{SessionID: session.ID, UserID: session.UserID, OrgID: session.OrgID, ExpiresAt: session.ExpiresAt}, nil
+	p := Principal{SessionID: session.ID, UserID: session.UserID, OrgID: session.OrgID, ExpiresAt: session.ExpiresAt}
+	h.sessions.put(epoch, cachedSession{principal: p, session: session, checkedAt: now})
+	return p, nil
 }
 
 // SignOut ends the session the token belongs to; its token stops working
@@ -162,6 +177,9 @@ func (h *Handlers) SignOut(ctx context.Context, req Request, token string) (Resu
 		return Result{}, err
 	}
 	meta := h.meta(req, domain.UserActor(session.UserID))
+	// Dropped after the append, whatever its outcome: a resolution that
+	// read the session before it then cannot put it back.
+	defer h.sessions.dropSession(session.ID)
 	_, pos, err := update(ctx, h.store, domain.SessionStream(session.ID), domain.EvolveSession, meta,
 		func(s domain.SessionState) ([]domain.Event, error) {
 			return domain.DecideSession(s, domain.EndSession{}, h.clock())
@@ -169,21 +187,38 @@ func (h *Handlers) SignOut(ctx context.Context, req Request, token string) (Resu
 	return Result{Position: pos}, err
 }
 
+func sessionInvalid() error {
+	return domain.Unauthenticated(domain.CodeSessionInvalid, "you are not signed in; sign in again")
+}
+
+// sessionID verifies a session token and returns the session it was
+// issued for.
+func (h *Handlers) sessionID(token string) (domain.SessionID, error) {
+	id, generation, err := verifyToken(h.tokens.Session, token, sessionInvalid())
+	if err != nil {
+		return "", err
+	}
+	if generation != 1 {
+		return "", sessionInvalid()
+	}
+	return domain.SessionID(id), nil
+}
+
 func (h *Handlers) loadSession(ctx context.Context, token string) (domain.SessionState, error) {
-	invalid := domain.Unauthenticated(domain.CodeSessionInvalid, "you are not signed in; sign in again")
-	id, generation, err := verifyToken(h.tokens.Session, token, invalid)
+	id, err := h.sessionID(token)
 	if err != nil {
 		return domain.SessionState{}, err
 	}
-	if generation != 1 {
-		return domain.SessionState{}, invalid
-	}
-	session, _, err := load(ctx, h.store, domain.SessionStream(domain.SessionID(id)), domain.EvolveSession)
+	return h.loadSessionByID(ctx, id)
+}
+
+func (h *Handlers) loadSessionByID(ctx context.Context, id domain.SessionID) (domain.SessionState, error) {
+	session, _, err := load(ctx, h.store, domain.SessionStream(id), domain.EvolveSession)
 	if err != nil {
 		return session, err
 	}
 	if !session.Exists() {
-		return session, invalid
+		return session, sessionInvalid()
 	}
 	return session, nil
 }

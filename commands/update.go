@@ -36,7 +36,8 @@ func load[S any](ctx context.Context, store EventStore, stream domain.StreamName
 // update is one step of a use case: load a stream, decide, append with the
 // revision that was loaded. When another writer got there first it starts
 // over, up to maxAttempts. It returns the state after the step and the
-// position of what it wrote (0 when the decision recorded nothing).
+// position of what it wrote (0 when the decision recorded nothing); like a
+// loaded state, that state may be shared (see load): read it only.
 // decide may do I/O of its own (look at another stream) but must not write.
 func update[S any](ctx context.Context, store EventStore, stream domain.StreamName, evolve func(S, domain.Event) S,
 	meta Metadata, decide func(S) ([]domain.Event, error),
@@ -52,7 +53,7 @@ func update[S any](ctx context.Context, store EventStore, stream domain.StreamNa
 		}
 		pos, err := store.Append(ctx, stream, revision, meta, events...)
 		if err == nil {
-			return domain.Fold(ownCopy(state), evolve, events...), pos, nil
+			return appended(store, stream, evolve, state, revision, events), pos, nil
 		}
 		if domain.CodeOf(err) != CodeConcurrentChange || attempt == maxAttempts {
 			return state, 0, err
@@ -61,6 +62,50 @@ func update[S any](ctx context.Context, store EventStore, stream domain.StreamNa
 			return state, 0, err
 		}
 	}
+}
+
+// updateNew is update for a stream that most likely does not exist yet:
+// one named after an id this process has just generated, or one that
+// exists only for the addresses that were invited before. The first
+// attempt decides on the empty state and appends with NoStream without
+// reading the stream: the event store checks that guess as it checks any
+// expected revision. If the stream exists after all, that append fails
+// with a conflict and update takes over (reads, decides again, appends
+// with the revision it read), so the outcome is the one update would have
+// given, at the cost of one refused append.
+func updateNew[S any](ctx context.Context, store EventStore, stream domain.StreamName, evolve func(S, domain.Event) S,
+	meta Metadata, decide func(S) ([]domain.Event, error),
+) (S, Position, error) {
+	var empty S
+	events, err := decide(empty)
+	if err != nil || len(events) == 0 {
+		// Nothing to write to a missing stream: the answer may depend on
+		// what the stream holds, so read it.
+		return update(ctx, store, stream, evolve, meta, decide)
+	}
+	pos, err := store.Append(ctx, stream, NoStream, meta, events...)
+	if err == nil {
+		return appended(store, stream, evolve, empty, NoStream, events), pos, nil
+	}
+	if domain.CodeOf(err) != CodeConcurrentChange {
+		return empty, 0, err
+	}
+	return update(ctx, store, stream, evolve, meta, decide)
+}
+
+// appended returns the state after events were appended to stream at
+// revision. States that can be cached are cached at the stream's new
+// revision (the append succeeded with that expected revision, so the
+// stream's history is what was loaded plus events), so that the next load
+// reads only what others write after this.
+func appended[S any](store EventStore, stream domain.StreamName, evolve func(S, domain.Event) S, state S, revision Revision, events []domain.Event) S {
+	next := domain.Fold(ownCopy(state), evolve, events...)
+	if cs, ok := store.(*cachingStore); ok {
+		if _, ok := any(next).(snapshotter[S]); ok {
+			cs.states.put(stream, next, revision+Revision(len(events)))
+		}
+	}
+	return next
 }
 
 // ownCopy returns a state Evolve may change: a copy of one that may be

@@ -656,3 +656,95 @@ func benchReportPeakRSS(b *testing.B) {
 		b.ReportMetric(hwm, "peak-rss-MB")
 	}
 }
+
+// ---------------------------------------------------------------------------
+// Short-stream reads
+
+// BenchmarkReadStream: one client reading one stream per call through the
+// official client, as the command handlers do: a stream that does not
+// exist, streams of 1 and 3 events, and the tail of a 10,000-event stream
+// from its last revision (a cached state's LoadFrom). BenchmarkStubRead is
+// the same call against the stub, which stores nothing: the protocol's own
+// cost. Compare with BenchmarkStoreReadStream (storage only).
+func BenchmarkReadStream(b *testing.B) {
+	srv := benchStartServer(b)
+	client := dialClient(b, srv.ConnectionString())
+	defer client.Close()
+	tag := benchTag()
+	ctx := context.Background()
+	for _, n := range []int{1, 3} {
+		for range n {
+			if _, err := client.AppendToStream(ctx, fmt.Sprintf("%s-short-%d", tag, n), esdb.AppendToStreamOptions{}, benchEvents(1)...); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	const long = 10_000
+	for i := 0; i < long; i += 100 {
+		if _, err := client.AppendToStream(ctx, tag+"-long", esdb.AppendToStreamOptions{}, benchEvents(100)...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cases := []struct {
+		name   string
+		stream string
+		from   esdb.StreamPosition
+		want   int
+	}{
+		{"missing", tag + "-never-written", esdb.Start{}, 0},
+		{"events=1", tag + "-short-1", esdb.Start{}, 1},
+		{"events=3", tag + "-short-3", esdb.Start{}, 3},
+		{"tail-of-10000", tag + "-long", esdb.Revision(long - 1), 1},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				got, err := benchReadStream(client, c.stream, c.from)
+				if err != nil || got != c.want {
+					b.Fatalf("read %d events, err %v; want %d", got, err, c.want)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkStubRead is BenchmarkReadStream's ceiling: the same read
+// against the stub server, which answers every read with no events.
+func BenchmarkStubRead(b *testing.B) {
+	conn, stop := benchStartStub(b)
+	defer stop()
+	client := dialClient(b, conn)
+	defer client.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := benchReadStream(client, "anything", esdb.Start{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// benchReadStream reads a stream to its end as the adapter does and
+// returns the number of events; a missing stream is 0 events.
+func benchReadStream(client *esdb.Client, stream string, from esdb.StreamPosition) (int, error) {
+	rs, err := client.ReadStream(context.Background(), stream, esdb.ReadStreamOptions{From: from, Direction: esdb.Forwards}, ^uint64(0))
+	if err != nil {
+		return 0, err
+	}
+	defer rs.Close()
+	n := 0
+	for {
+		_, err := rs.Recv()
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if err != nil {
+			var esErr *esdb.Error
+			if n == 0 && errors.As(err, &esErr) && esErr.Code() == esdb.ErrorCodeResourceNotFound {
+				return 0, nil
+			}
+			return n, err
+		}
+		n++
+	}
+}

@@ -59,17 +59,21 @@ func (a *API) authenticate(c *gin.Context) {
 // gets the same 403: the answer tells nothing about other tenants. The
 // role is read from the organization's stream, not a read model that may
 // lag behind a demotion; the commands check it again on the state they
-// decide on.
+// decide on. The state it read travels on with the request (an admin
+// grant in its context), so that the command checks the role on that
+// state, or a newer one, without reading the organization again.
 func (a *API) requireOrg(c *gin.Context) {
 	p := c.MustGet(principalKey).(commands.Principal)
 	if c.Param("orgId") != string(p.OrgID) {
 		a.fail(c, domain.Forbidden(domain.CodeNotAnAdmin, "you are not an admin of this organization"))
 		return
 	}
-	if err := a.cmd.AuthorizeAdmin(c.Request.Context(), p.OrgID, domain.UserActor(p.UserID)); err != nil {
+	grant, err := a.cmd.GrantAdmin(c.Request.Context(), p.OrgID, domain.UserActor(p.UserID))
+	if err != nil {
 		a.fail(c, err)
 		return
 	}
+	c.Request = c.Request.WithContext(commands.WithAdminGrant(c.Request.Context(), grant))
 }
 
 func principal(c *gin.Context) commands.Principal {

@@ -7,7 +7,8 @@
 // mapping from errors to RFC 9457 problem documents (problem.go). Every
 // business rule stays in the commands; the API checks, before a handler
 // decodes anything, that the organization in the path is the signed-in
-// user's and that they administer it (commands.AuthorizeAdmin), and
+// user's and that they administer it (commands.GrantAdmin; the grant
+// goes on to the command in the request's context), and
 // refuses session-cookie requests that a browser sent for another origin
 // (csrf.go).
 //

@@ -96,6 +96,8 @@ type Reactor struct {
 	// crash forgets it.
 	mu         sync.Mutex
 	unrecorded map[domain.StreamName]outcome
+
+	orgNames *orgNameCache
 }
 
 // New checks the dependencies and returns a reactor.
@@ -132,6 +134,7 @@ func New(d Deps) (*Reactor, error) {
 		store: d.Store, tokens: t, mailer: d.Mailer, clock: d.Clock,
 		publicURL: strings.TrimRight(d.PublicURL, "/"), templates: d.Templates,
 		idDomain: idDomain, logger: logger, unrecorded: make(map[domain.StreamName]outcome),
+		orgNames: newOrgNameCache(orgNameCacheCapacity),
 	}, nil
 }
 
@@ -328,13 +331,40 @@ func expiry(t time.Time) string {
 }
 
 // orgName and personName add context to a mail; a missing organization or
-// person yields an empty name, which the templates leave out.
+// person yields an empty name, which the templates leave out. The
+// organization's stream grows with every member, so its name is cached
+// with the revision it was read at, and only what was written after that
+// is read (see orgNames).
 func (r *Reactor) orgName(ctx context.Context, id domain.OrgID) (string, error) {
-	loaded, err := r.store.Load(ctx, domain.OrganizationStream(id))
+	stream := domain.OrganizationStream(id)
+	if cached, ok := r.orgNames.get(id); ok {
+		loaded, err := r.store.LoadFrom(ctx, stream, cached.revision)
+		switch {
+		case err == nil:
+			name := nameAfter(cached.name, loaded.Events)
+			r.orgNames.put(id, orgName{name: name, revision: loaded.Revision})
+			return name, nil
+		case !errors.Is(err, commands.ErrHistoryChanged):
+			return "", fmt.Errorf("mail: load organization: %w", err)
+		}
+		r.orgNames.drop(id)
+	}
+	loaded, err := r.store.Load(ctx, stream)
 	if err != nil {
 		return "", fmt.Errorf("mail: load organization: %w", err)
 	}
-	return domain.Fold(domain.OrganizationState{}, domain.EvolveOrganization, loaded.Events...).Name, nil
+	name := nameAfter("", loaded.Events)
+	if loaded.Revision != commands.NoStream {
+		r.orgNames.put(id, orgName{name: name, revision: loaded.Revision})
+	}
+	return name, nil
+}
+
+// nameAfter is an organization's name after events, given its name before
+// them. Only the name is folded: the roster those events build is not
+// needed (Evolve works on a state whose roster was never built).
+func nameAfter(name string, events []domain.Event) string {
+	return domain.Fold(domain.OrganizationState{Name: name}, domain.EvolveOrganization, events...).Name
 }
 
 func (r *Reactor) personName(ctx context.Context, id domain.UserID) (string, error) {

@@ -371,6 +371,32 @@ func durableHead(r pebble.Reader, stream string, durable uint64) (head, error) {
 }
 
 // durableRetention is a stream's retention as of position durable.
+//
+// Most streams have no metadata. Finding that out with durableHead costs
+// an iterator positioned in every level of the LSM tree, on every read;
+// the metastream's head key costs one point lookup, which the bloom
+// filters answer without touching a table when it is absent. The head key
+// is written in the same batch as the metastream's first record, so when
+// it is absent the metastream has no record, durable or not. When it is
+// present the durable view still comes from the stream index, as before.
 func durableRetention(r pebble.Reader, stream string, durable uint64) (retention, error) {
+	if !IsMetastream(stream) {
+		if ok, err := hasHead(r, MetastreamOf(stream)); err != nil || !ok {
+			return retention{}, err
+		}
+	}
 	return loadRetention(r, stream, func(s string) (head, error) { return durableHead(r, s, durable) })
+}
+
+// hasHead reports whether the writer has ever written stream's head key,
+// that is whether the stream has, or had, any record at all.
+func hasHead(r pebble.Reader, stream string) (bool, error) {
+	_, closer, err := r.Get(headKey(stream))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, closer.Close()
 }
