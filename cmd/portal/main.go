@@ -108,7 +108,7 @@ func (a *app) serveCmd(global bindings) *cobra.Command {
 		config.EnvBootstrapOrg, config.EnvBootstrapEmail, config.EnvBootstrapPassword,
 		config.EnvTokenKeys, config.EnvInvitationTTL, config.EnvRateLimitClient,
 		config.EnvRateLimitSubject, config.EnvInvitationsPerDay, config.EnvTrustedProxies,
-		config.EnvConsistencyWait, config.EnvAdminToken,
+		config.EnvConsistencyWait, config.EnvSessionCacheTTL, config.EnvAdminToken,
 		config.EnvPprofAddr,
 	} {
 		b.bind(cmd.Flags(), env, "", "")

@@ -122,7 +122,7 @@ func runServe(ctx context.Context, cfg config.Config, logger *slog.Logger, stdou
 	// 5. Command handlers, then the bootstrap organization.
 	handlers, err := commands.New(commands.Deps{
 		Store: events, Clock: time.Now, Tokens: signers, Passwords: hasher,
-		Config: commands.Config{PublicURL: publicURL, InvitationTTL: cfg.InvitationTTL},
+		Config: commands.Config{PublicURL: publicURL, InvitationTTL: cfg.InvitationTTL, SessionCacheTTL: sessionCacheTTL(cfg.SessionCacheTTL)},
 	})
 	if err != nil {
 		return err
@@ -463,4 +463,13 @@ func describe(url, whenEmpty string) string {
 		return whenEmpty
 	}
 	return redactURL(url)
+}
+
+// sessionCacheTTL maps the setting (0 is off) to commands.Config's (0 is
+// the default, negative is off).
+func sessionCacheTTL(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

@@ -100,6 +100,9 @@ type Config struct {
 	TrustedProxies string
 	// ConsistencyWait bounds a read's wait for a consistency token.
 	ConsistencyWait time.Duration
+	// SessionCacheTTL is how long a checked session is trusted without
+	// reading it again; 0 turns the cache off.
+	SessionCacheTTL time.Duration
 	// PprofAddr is the loopback address of the pprof listener; empty: off.
 	PprofAddr string
 }
@@ -318,6 +321,11 @@ func Load(src Source) (Config, error) {
 	wait, origin := src.Value(EnvConsistencyWait, DefaultConsistencyWait)
 	if c.ConsistencyWait, err = time.ParseDuration(wait); err != nil || c.ConsistencyWait < time.Millisecond || c.ConsistencyWait > time.Minute {
 		check(invalid(origin, wait, "want a duration from 1ms to 1m, e.g. 2s"))
+	}
+
+	ttl, origin = src.Value(EnvSessionCacheTTL, DefaultSessionCacheTTL)
+	if c.SessionCacheTTL, err = time.ParseDuration(ttl); err != nil || c.SessionCacheTTL < 0 || c.SessionCacheTTL > time.Minute {
+		check(invalid(origin, ttl, "want a duration from 0 (no cache) to 1m, e.g. 1s"))
 	}
 
 	c.TrustedProxies, origin = src.Value(EnvTrustedProxies, "")

@@ -35,6 +35,7 @@ func TestLoadDefaults(t *testing.T) {
 			InvitationsPerDay: 1000,
 		},
 		ConsistencyWait: 2 * time.Second,
+		SessionCacheTTL: time.Second,
 	}
 	if c != want {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
@@ -241,6 +242,7 @@ func TestBootstrapAndAPISettings(t *testing.T) {
 		EnvInvitationsPerDay: "0",
 		EnvTrustedProxies:    "10.0.0.0/8, 192.168.1.1",
 		EnvConsistencyWait:   "250ms",
+		EnvSessionCacheTTL:   "0",
 	})})
 	if err != nil {
 		t.Fatal(err)
@@ -248,7 +250,7 @@ func TestBootstrapAndAPISettings(t *testing.T) {
 	want := Bootstrap{OrgName: "Acme", Email: "owner@acme.example", Password: "a long enough secret phrase"}
 	if c.Bootstrap != want || !c.Bootstrap.Enabled() || c.InvitationTTL != 72*time.Hour ||
 		!c.Limits.Client.Unlimited() || c.Limits.Subject != (httpapi.Rate{Events: 5, Per: time.Hour}) || c.Limits.InvitationsPerDay != 0 ||
-		len(c.TrustedProxyList()) != 2 || c.ConsistencyWait != 250*time.Millisecond {
+		len(c.TrustedProxyList()) != 2 || c.ConsistencyWait != 250*time.Millisecond || c.SessionCacheTTL != 0 {
 		t.Errorf("config: %+v", c)
 	}
 	// Secrets never print.
@@ -282,6 +284,8 @@ func TestBootstrapAndAPIValidation(t *testing.T) {
 		{"no consistency wait", map[string]string{EnvConsistencyWait: "0s"}, []string{EnvConsistencyWait, "1ms to 1m"}, ""},
 		{"long consistency wait", map[string]string{EnvConsistencyWait: "2m"}, []string{EnvConsistencyWait}, ""},
 		{"bad consistency wait", map[string]string{EnvConsistencyWait: "2"}, []string{EnvConsistencyWait}, ""},
+		{"negative session cache", map[string]string{EnvSessionCacheTTL: "-1s"}, []string{EnvSessionCacheTTL, "0 (no cache) to 1m"}, ""},
+		{"long session cache", map[string]string{EnvSessionCacheTTL: "5m"}, []string{EnvSessionCacheTTL}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

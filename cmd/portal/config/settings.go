@@ -31,6 +31,7 @@ const (
 	EnvInvitationsPerDay = "PORTAL_INVITATIONS_PER_DAY"
 	EnvTrustedProxies    = "PORTAL_TRUSTED_PROXIES"
 	EnvConsistencyWait   = "PORTAL_CONSISTENCY_WAIT"
+	EnvSessionCacheTTL   = "PORTAL_SESSION_CACHE_TTL"
 	EnvAdminToken        = "PORTAL_ADMIN_TOKEN"
 )
 
@@ -59,6 +60,7 @@ const (
 	DefaultRateLimitSubject  = "10/15m"
 	DefaultInvitationsPerDay = "1000"
 	DefaultConsistencyWait   = "2s"
+	DefaultSessionCacheTTL   = "1s"
 )
 
 // Setting describes one configuration value: its environment variable, the
@@ -120,6 +122,8 @@ func Settings() []Setting {
 			Usage: "comma-separated IPs or CIDRs of reverse proxies whose X-Forwarded-For names the client (for rate limits and logs)"},
 		{Env: EnvConsistencyWait, Flag: "consistency-wait", Default: DefaultConsistencyWait, DefaultDoc: "`" + DefaultConsistencyWait + "`",
 			Usage: "how long a read given a consistency token waits for the read models to catch up before answering stale (Go duration, 1ms to 1m)"},
+		{Env: EnvSessionCacheTTL, Flag: "session-cache-ttl", Default: DefaultSessionCacheTTL, DefaultDoc: "`" + DefaultSessionCacheTTL + "`",
+			Usage: "how long a checked session is trusted without reading it again; a sign-out or removal through another replica takes effect here within this time (Go duration up to 1m; 0 turns the cache off)"},
 		{Env: EnvAdminToken, Flag: "admin-token", DefaultDoc: "empty: the admin API is off",
 			Usage: "bearer token of the operator admin API (/api/v1/admin/projections: status, resume, rebuild), at least 32 characters (openssl rand -hex 32); prefer the variable: flags show in the process list"},
 		{Env: EnvPprofAddr, Flag: "pprof-addr", DefaultDoc: "empty: off",
