@@ -74,14 +74,25 @@ type Applier interface {
 	Apply(ctx context.Context, e Envelope) error
 }
 
-// Flusher is implemented by an Applier that defers some of its writes
-// (marks that may trail the documents they describe): Flush makes them
-// durable. The runner calls it before each checkpoint save, between
-// events, so that a checkpoint never passes an event whose writes are not
-// all stored.
+// Flusher is implemented by an Applier that defers its writes (to write
+// many events' worth in a few round trips): Flush makes them durable. The
+// runner calls it before each checkpoint save, between events, so that a
+// checkpoint never passes an event whose writes are not all stored. The
+// applier may also write early by itself (to bound its memory): that never
+// moves the checkpoint.
+//
+// A failed Flush may have lost deferred writes of events that were
+// acknowledged already: the runner then delivers every event after the
+// last saved checkpoint again, to a new Applier (see ErrRedeliver).
 type Flusher interface {
 	Flush(ctx context.Context) error
 }
+
+// ErrRedeliver is wrapped by the errors of an Applier that lost deferred
+// writes (a failed Flush, or one it started by itself in Apply) and
+// cannot go on: the runner stops the subscription without saving a
+// checkpoint and starts over from the last saved one with a new Applier.
+var ErrRedeliver = errors.New("projections: deferred writes lost; delivering again from the last checkpoint")
 
 // Builder folds the whole history of a read model and writes it in bulk:
 // Apply is called for every handled event in commit order, then Finish

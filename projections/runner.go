@@ -80,6 +80,12 @@ type RunnerConfig struct {
 // replica runs into the same wall. Resume (the admin API), or a restart,
 // tries the event again. Failures that say the read-model database is
 // unreachable are retried until it is back instead.
+//
+// An applier that keeps its writes for the checkpoint (Flusher) is
+// flushed before each checkpoint save. A failed flush may have lost the
+// writes of events already acknowledged, so the runner then stops the
+// subscription and starts over from the last saved checkpoint with a new
+// applier, after a pause that grows while flushes keep failing.
 type Runner struct {
 	cfg     RunnerConfig
 	log     *slog.Logger
@@ -327,6 +333,9 @@ type worker struct {
 	resume     chan struct{} // Resume asks a stalled term to go on
 	moved      chan struct{} // a rebuild here switched the version
 	rebuilding atomic.Bool
+	// redeliveries counts the flushes that failed in a row, for the pause
+	// before delivering again (see follow).
+	redeliveries atomic.Int32
 }
 
 func (w *worker) status() Status {
@@ -433,9 +442,33 @@ func (w *worker) follow(ctx context.Context, version int) (stalled bool, err err
 		return false, err
 	}
 	applier := w.p.Live(version)
+	// A failed flush may have lost writes of acknowledged events, and the
+	// subscriber goes on after a failed BeforeCheckpoint (it saves no
+	// checkpoint and tries again at the next one): so the subscription is
+	// stopped, and the next one starts from the last saved checkpoint with
+	// a new applier. The failed applier refuses every event meanwhile.
+	redeliver := make(chan error, 1)
+	lost := func(err error) {
+		select {
+		case redeliver <- err:
+		default:
+		}
+	}
 	var beforeCheckpoint func(context.Context, string) error
 	if f, ok := applier.(Flusher); ok {
-		beforeCheckpoint = func(ctx context.Context, _ string) error { return f.Flush(ctx) }
+		// The flush runs under the worker's context, not the subscriber's
+		// bound on one checkpoint save (a few seconds): a large flush on a
+		// busy database may take longer, and abandoning it half way would
+		// only deliver the same events again for a flush as large, while
+		// the database still works on the abandoned one.
+		beforeCheckpoint = func(context.Context, string) error {
+			if err := f.Flush(ctx); err != nil {
+				lost(err)
+				return err
+			}
+			w.redeliveries.Store(0)
+			return nil
+		}
 	}
 	sub, err := eventstoredb.NewSubscriber(cfg.Source.Conn, eventstoredb.SubscriberConfig{
 		ConsumerGroup: w.p.Name(), Checkpoints: cfg.Checkpoints,
@@ -462,10 +495,13 @@ func (w *worker) follow(ctx context.Context, version int) (stalled bool, err err
 		middleware.Retry{
 			MaxRetries: cfg.Retry.MaxRetries, InitialInterval: cfg.Retry.InitialInterval,
 			MaxInterval: cfg.Retry.MaxInterval, Multiplier: 2, RandomizationFactor: 0.2, Logger: wlog,
+			// An applier that lost writes fails every event until it is
+			// replaced.
+			ShouldRetry: func(p middleware.RetryParams) bool { return !errors.Is(p.Err, ErrRedeliver) },
 		}.Middleware,
 		middleware.Recoverer,
 	)
-	router.AddConsumerHandler(w.p.Name(), mongodb.CollectionName(w.p.Base(), version), sub, w.handler(applier))
+	router.AddConsumerHandler(w.p.Name(), mongodb.CollectionName(w.p.Base(), version), sub, w.handler(applier, lost))
 
 	w.update(func(s *Status) {
 		s.State, s.Version, s.Position, s.CaughtUp, s.Failing, s.LastError = StateRunning, version, pos, false, nil, ""
@@ -493,6 +529,18 @@ func (w *worker) follow(ctx context.Context, version int) (stalled bool, err err
 		case <-w.moved:
 			_ = stop()
 			return false, nil
+		case err := <-redeliver:
+			_ = stop()
+			n := w.redeliveries.Add(1)
+			pause := min(cfg.Retry.InitialInterval<<min(n-1, 16), cfg.Retry.MaxInterval)
+			w.update(func(s *Status) { s.Failures++; s.LastError = err.Error() })
+			w.log.Warn("writes before a checkpoint failed; delivering again from the last checkpoint",
+				"err", err, "in_a_row", n, "retry_in", pause)
+			select {
+			case <-time.After(pause):
+			case <-ctx.Done():
+			}
+			return false, nil
 		case <-poll.C:
 			a, found, err := cfg.Versions.Active(ctx, w.p.Base())
 			if err == nil && found && a.Version != version {
@@ -513,12 +561,19 @@ func (w *worker) follow(ctx context.Context, version int) (stalled bool, err err
 }
 
 // handler decodes each message and applies the events the projection
-// handles; the others only move the checkpoint.
-func (w *worker) handler(a Applier) message.NoPublishHandlerFunc {
+// handles; the others only move the checkpoint. It makes no round trip of
+// its own: an Applier that is a Flusher writes at checkpoints, and the
+// status it updates is in memory. An Apply that reports lost writes
+// (ErrRedeliver) calls lost, which restarts the subscription.
+func (w *worker) handler(a Applier, lost func(error)) message.NoPublishHandlerFunc {
 	return func(msg *message.Message) error {
 		env, err := envelopeOf(msg, w.r.cfg.Source.Decode)
-		if err == nil && w.p.Handles(env.Type) {
+		handled := err == nil && w.p.Handles(env.Type)
+		if handled {
 			if err = a.Apply(msg.Context(), env); err != nil {
+				if errors.Is(err, ErrRedeliver) {
+					lost(err)
+				}
 				err = fmt.Errorf("apply %s %s at %d: %w", env.Type, env.EventID, env.Position, err)
 			}
 		}
@@ -527,7 +582,7 @@ func (w *worker) handler(a Applier) message.NoPublishHandlerFunc {
 			return err
 		}
 		w.update(func(s *Status) {
-			if w.p.Handles(env.Type) {
+			if handled {
 				s.EventsApplied++
 			}
 			s.Position, s.LastError = env.Position, ""
@@ -557,6 +612,11 @@ func (w *worker) guard(stall func()) message.HandlerMiddleware {
 			out, err := h(msg)
 			if err == nil {
 				return out, nil
+			}
+			if errors.Is(err, ErrRedeliver) {
+				// Not this event's fault: the subscription is being
+				// restarted from the last checkpoint (see follow).
+				return nil, err
 			}
 			if errors.Is(err, ErrUnavailable) {
 				w.update(func(s *Status) { s.LastError = err.Error() })

@@ -103,9 +103,15 @@ func (w *world) source() projections.Source {
 // ends it and waits.
 func (w *world) runner(owner string, db *mongo.Database) (r *projections.Runner, stop func()) {
 	w.t.Helper()
+	return w.runnerOf(owner, db, readmodels.Projections(db, readmodels.Options{PrepareCollection: srv.PrepareCollection()}))
+}
+
+// runnerOf is runner with the projections given.
+func (w *world) runnerOf(owner string, db *mongo.Database, projs []projections.Projection) (r *projections.Runner, stop func()) {
+	w.t.Helper()
 	r, err := projections.NewRunner(projections.RunnerConfig{
 		Source:      w.source(),
-		Projections: readmodels.Projections(db, readmodels.Options{PrepareCollection: srv.PrepareCollection()}),
+		Projections: projs,
 		Checkpoints: mongodb.NewCheckpointStore(db), Versions: mongodb.NewVersions(db, time.Now),
 		Leases: mongodb.NewLeases(db, time.Now, quiet()), Owner: owner, LeaseTTL: 3 * time.Second,
 		Retry:       projections.Retry{MaxRetries: 2, InitialInterval: 10 * time.Millisecond, MaxInterval: 20 * time.Millisecond},

@@ -30,6 +30,9 @@ type Status struct {
 	// Version is the collection version it writes (and readers read).
 	Version int `json:"version"`
 	// Position is the commit position of the last event it processed.
+	// Live appliers keep their writes until the next checkpoint (within
+	// CheckpointDelay), so the read model may still be behind it; the
+	// checkpoint is what consistency tokens wait for.
 	Position uint64 `json:"position"`
 	// CaughtUp: it has processed everything the event store held when it
 	// last said so.

@@ -88,24 +88,37 @@ func (c *Codec) Decode(rec *esdb.RecordedEvent) (domain.Event, commands.Metadata
 	if rec == nil {
 		return nil, commands.Metadata{}, errors.New("eventstoredb: decode: no recorded event (a link to a deleted event?)")
 	}
-	where := fmt.Sprintf("event %d of stream %q", rec.EventNumber, rec.StreamID)
-	if !c.registry.Knows(rec.EventType) {
-		return nil, commands.Metadata{}, fmt.Errorf("eventstoredb: decode %s: %w %q (written by a newer build, or not a domain event)",
-			where, ErrUnknownEventType, rec.EventType)
-	}
-	if rec.ContentType != "" && rec.ContentType != jsonContentType {
-		return nil, commands.Metadata{}, fmt.Errorf("eventstoredb: decode %s (%s): content type %q, want %q",
-			where, rec.EventType, rec.ContentType, jsonContentType)
+	if err := c.check(rec); err != nil {
+		return nil, commands.Metadata{}, err
 	}
 	var meta eventMetadata
 	if len(rec.UserMetadata) > 0 {
 		if err := json.Unmarshal(rec.UserMetadata, &meta); err != nil {
-			return nil, commands.Metadata{}, fmt.Errorf("eventstoredb: decode metadata of %s (%s): %w", where, rec.EventType, err)
+			return nil, commands.Metadata{}, fmt.Errorf("eventstoredb: decode metadata of %s (%s): %w", where(rec), rec.EventType, err)
 		}
 	}
+	return c.decode(rec, meta)
+}
+
+// check refuses events that are not ours: an unknown type, or not JSON.
+func (c *Codec) check(rec *esdb.RecordedEvent) error {
+	if !c.registry.Knows(rec.EventType) {
+		return fmt.Errorf("eventstoredb: decode %s: %w %q (written by a newer build, or not a domain event)",
+			where(rec), ErrUnknownEventType, rec.EventType)
+	}
+	if rec.ContentType != "" && rec.ContentType != jsonContentType {
+		return fmt.Errorf("eventstoredb: decode %s (%s): content type %q, want %q",
+			where(rec), rec.EventType, rec.ContentType, jsonContentType)
+	}
+	return nil
+}
+
+// decode is the rest of Decode, with the metadata parsed already:
+// DecodeMessage has it from the message, parsed once on delivery.
+func (c *Codec) decode(rec *esdb.RecordedEvent, meta eventMetadata) (domain.Event, commands.Metadata, error) {
 	event, err := c.registry.Decode(rec.EventType, meta.SchemaVersion, rec.Data)
 	if err != nil {
-		return nil, commands.Metadata{}, fmt.Errorf("eventstoredb: decode %s: %w", where, err)
+		return nil, commands.Metadata{}, fmt.Errorf("eventstoredb: decode %s: %w", where(rec), err)
 	}
 	return event, commands.Metadata{
 		Actor:         meta.Actor,
@@ -113,4 +126,9 @@ func (c *Codec) Decode(rec *esdb.RecordedEvent) (domain.Event, commands.Metadata
 		CausationID:   meta.CausationID,
 		RequestTime:   meta.RequestTime,
 	}, nil
+}
+
+// where names an event in errors; only errors pay for it.
+func where(rec *esdb.RecordedEvent) string {
+	return fmt.Sprintf("event %d of stream %q", rec.EventNumber, rec.StreamID)
 }

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -90,7 +91,7 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Embedded{
 		// The listener is bound inside New, so the address is known now.
-		uri:    f.MongoDBURI(),
+		uri:    withPoolLimit(f.MongoDBURI()),
 		dir:    dir,
 		unlock: unlock,
 		cancel: cancel,
@@ -199,4 +200,27 @@ func (h ferretLog) with(op func(slog.Handler) slog.Handler) ferretLog {
 	ops := make([]func(slog.Handler) slog.Handler, len(h.ops), len(h.ops)+1)
 	copy(ops, h.ops)
 	return ferretLog{Handler: h.Handler, min: h.min, ops: append(ops, op)}
+}
+
+// embeddedMaxPoolSize bounds the connections a client of the embedded
+// FerretDB opens (the driver's default is 100). FerretDB v1's SQLite
+// backend has 100 connections per database, and an update holds two of
+// them at once (the query that finds the document, then the transaction
+// that writes it): a hundred updates in flight each hold one and wait for
+// the other, for ever. Updates abandoned by a client timeout keep running
+// in FerretDB, so the client's own bound must leave room for them.
+const embeddedMaxPoolSize = 16
+
+// withPoolLimit adds maxPoolSize to a mongodb:// URI that sets none.
+func withPoolLimit(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return uri
+	}
+	q := u.Query()
+	if q.Get("maxPoolSize") == "" {
+		q.Set("maxPoolSize", strconv.Itoa(embeddedMaxPoolSize))
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
 }

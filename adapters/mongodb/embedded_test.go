@@ -68,7 +68,7 @@ func TestEmbeddedRestartKeepsData(t *testing.T) {
 	// The closed server is gone from its port.
 	short, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if _, err := mongodb.Connect(short, e.URI()+"?serverSelectionTimeoutMS=300", nil); err == nil {
+	if _, err := mongodb.Connect(short, e.URI()+"&serverSelectionTimeoutMS=300", nil); err == nil {
 		t.Error("connected to a closed server")
 	}
 

@@ -213,18 +213,24 @@ func (f usersFold) onMemberRow(user domain.UserID, change func(*User) bool) erro
 
 // change applies edit to row id unless the row has seen this position
 // already; edit reports whether it changed anything (a deleted row has
-// Status ""). The org stamp moves with every change.
+// Status ""). The org stamp moves with every change, and lists the row.
 func (f usersFold) change(org domain.OrgID, id string, edit func(u *User, exists bool) bool) {
 	u, exists := f.rows.get(id)
 	if exists && u.Position >= f.pos {
 		// Applied before (a redelivery). The stamp is written after the
-		// row, or later still (live apply defers it to the checkpoint),
+		// row (live apply writes stamps in a second phase of each flush),
 		// so a crash in between leaves it behind the row: make sure it
 		// covers the row.
-		f.stamp(org, u.Position)
+		f.catchUp(org, u.Position)
 		return
 	}
 	if !edit(&u, exists) {
+		if !exists {
+			// Nothing to change, or this event deleted the row on an
+			// earlier delivery whose stamp write was lost: list the row,
+			// so that a reader holding it drops it.
+			f.stamp(org, id, f.pos)
+		}
 		return
 	}
 	if u.Status == "" {
@@ -236,13 +242,27 @@ func (f usersFold) change(org domain.OrgID, id string, edit func(u *User, exists
 		u.UpdatedAt = f.at
 		f.rows.put(id, u)
 	}
-	f.stamp(org, f.pos)
+	f.stamp(org, id, f.pos)
 }
 
-// stamp moves the org stamp forward to pos.
-func (f usersFold) stamp(org domain.OrgID, pos int64) {
+// stamp moves the org stamp forward to pos, listing row id as changed
+// there (see recentRows).
+func (f usersFold) stamp(org domain.OrgID, id string, pos int64) {
+	stamp, ok := f.refs.get(orgKey(org))
+	if ok && stamp.Position >= pos {
+		return
+	}
+	key, storable := rowKey(org, id)
+	f.refs.put(orgKey(org), ref{ID: orgKey(org), Position: pos, Recent: stamp.Recent.add(stamp.Position, pos, key, storable)})
+}
+
+// catchUp moves the org stamp forward to pos, a row's position that the
+// stamp does not cover. The changes in between are lost with the stamp
+// write, so the list restarts empty at pos: readers holding older rows
+// reload them all.
+func (f usersFold) catchUp(org domain.OrgID, pos int64) {
 	if stamp, ok := f.refs.get(orgKey(org)); !ok || stamp.Position < pos {
-		f.refs.put(orgKey(org), ref{ID: orgKey(org), Position: pos})
+		f.refs.put(orgKey(org), ref{ID: orgKey(org), Position: pos, Recent: &recentRows{from: pos}})
 	}
 }
 

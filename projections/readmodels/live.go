@@ -12,34 +12,51 @@ import (
 )
 
 // liveTable is a table over a Mongo collection for live apply: the fold
-// reads documents by _id (each at most once per event), and its writes are
-// collected and written back by _id, in order, by flush.
+// reads documents by _id, and its writes stay in memory, coalesced per
+// document (the latest version wins, a delete after a put is a delete),
+// until the applier flushes them all at once. On FerretDB a write costs
+// about as much as a round trip whatever it carries, so a flush of a
+// thousand documents costs little more than one of a single document:
+// documents known to be absent go in one insertMany, the others in one
+// bulk write of replacements (upserts) and deletes.
+//
+// The runner flushes before every checkpoint save (projections.Flusher),
+// so a checkpoint never passes an event whose writes are not stored; the
+// price is that a write becomes visible at the next checkpoint (within
+// CheckpointDelay under load) rather than with its event. Reads see the
+// pending writes first, so the folds work on the latest state.
 //
 // It caches what it has read or written, including absence: the applier
 // that owns it is the only writer of its version for the lease term it
 // lives in, so its own view stays current, and a warm cache turns most
 // events into writes only. The cache is bounded and simply emptied when
-// full. The cache also saves writes: a document known to be absent is
-// inserted (cheaper than an upsert on FerretDB), and one known to be
-// stored as it is is not written again.
+// full (maxCache 0: nothing is remembered, for documents that are only
+// ever written). What the cache knew of a document when the flush cycle
+// first wrote it travels with the pending write, so that an emptied cache
+// does not lose the cheaper write: a document not known to be stored is
+// inserted (replaced if the insert finds it), one known to be stored is
+// replaced, and one known to be stored as it is is not written again.
 //
-// Documents whose id defer reports are written late: flush keeps them, and
-// flushDeferred writes the latest of each, which the runner does before it
-// saves a checkpoint (projections.Flusher). Only marks that may lag behind
+// Documents whose id late reports are written after all the others of
+// the same flush, in a second round trip. Only marks that may lag behind
 // the documents they describe qualify (the org stamps: a stamp must never
-// run ahead of its rows, and may trail them until the checkpoint says the
-// events are applied).
+// run ahead of its rows).
 type liveTable[T any] struct {
 	coll     *mongo.Collection
 	cache    map[string]cached[T]
 	maxCache int
-	defer_   func(id string) bool
-	deferred map[string]T // written by flushDeferred
+	late     func(id string) bool
 
 	ctx     context.Context // of the event being applied
 	err     error           // first read failure of the event
 	pending map[string]pendingWrite[T]
-	order   []string
+	order   []string // pending ids in the order first written, so that flushes are repeatable
+
+	// undo restores pending as it was before the event being applied, if
+	// it fails half-way: the pending set holds the writes of the events
+	// applied before it, which must survive.
+	undo      []undoWrite[T]
+	undoOrder int // len(order) when the event began
 }
 
 type cached[T any] struct {
@@ -47,29 +64,59 @@ type cached[T any] struct {
 	exists bool
 }
 
+// pendingWrite is the latest version of a document in the flush cycle.
+// base is what the cache knew of the stored document when the cycle first
+// wrote it (baseKnown false: nothing).
 type pendingWrite[T any] struct {
-	doc    T
-	delete bool
+	doc       T
+	delete    bool
+	base      cached[T]
+	baseKnown bool
+	// keep: on a duplicate key the stored document stays (insertNew).
+	keep bool
+}
+
+type undoWrite[T any] struct {
+	id   string
+	prev pendingWrite[T]
+	had  bool
 }
 
 func newLiveTable[T any](coll *mongo.Collection, maxCache int) *liveTable[T] {
-	return &liveTable[T]{coll: coll, cache: map[string]cached[T]{}, maxCache: maxCache}
+	return &liveTable[T]{coll: coll, cache: map[string]cached[T]{}, maxCache: maxCache, pending: map[string]pendingWrite[T]{}}
 }
 
 // begin starts the work of one event.
 func (t *liveTable[T]) begin(ctx context.Context) {
 	t.ctx, t.err = ctx, nil
-	clear(t.pending)
-	t.order = t.order[:0]
+	t.undo = t.undo[:0]
+	t.undoOrder = len(t.order)
 }
+
+// failed reports the first read failure of the event.
+func (t *liveTable[T]) failed() error { return t.err }
+
+// abort takes back the writes of the event being applied, leaving those of
+// the events before it pending.
+func (t *liveTable[T]) abort() {
+	for i := len(t.undo) - 1; i >= 0; i-- {
+		u := t.undo[i]
+		if u.had {
+			t.pending[u.id] = u.prev
+		} else {
+			delete(t.pending, u.id)
+		}
+	}
+	t.undo = t.undo[:0]
+	t.order = t.order[:t.undoOrder]
+}
+
+func (t *liveTable[T]) size() int { return len(t.pending) }
 
 func (t *liveTable[T]) get(id string) (T, bool) {
 	var zero T
 	if w, ok := t.pending[id]; ok {
 		return w.doc, !w.delete
-	}
-	if d, ok := t.deferred[id]; ok {
-		return d, true
 	}
 	if c, ok := t.cache[id]; ok {
 		return c.doc, c.exists
@@ -94,87 +141,162 @@ func (t *liveTable[T]) get(id string) (T, bool) {
 func (t *liveTable[T]) put(id string, doc T) { t.write(id, pendingWrite[T]{doc: doc}) }
 func (t *liveTable[T]) del(id string)        { t.write(id, pendingWrite[T]{delete: true}) }
 
+// insertNew writes a document the caller knows to be new unless its event
+// was applied before (an audit entry, whose _id is the event id): it is
+// inserted without a read, and on a redelivery the stored one stays.
+func (t *liveTable[T]) insertNew(id string, doc T) {
+	t.write(id, pendingWrite[T]{doc: doc, baseKnown: true, keep: true})
+}
+
 func (t *liveTable[T]) write(id string, w pendingWrite[T]) {
-	if t.pending == nil {
-		t.pending = map[string]pendingWrite[T]{}
-	}
-	if _, ok := t.pending[id]; !ok {
+	prev, had := t.pending[id]
+	t.undo = append(t.undo, undoWrite[T]{id: id, prev: prev, had: had})
+	switch {
+	case had:
+		w.base, w.baseKnown, w.keep = prev.base, prev.baseKnown, prev.keep && w.keep
+	case !w.baseKnown:
+		w.base, w.baseKnown = t.cache[id]
+		t.order = append(t.order, id)
+	default:
 		t.order = append(t.order, id)
 	}
 	t.pending[id] = w
 }
 
-// flush writes what the event changed. A failed write leaves the cache
-// without that document, so that the retry reads what is really stored.
-func (t *liveTable[T]) flush(ctx context.Context) error {
+// flush writes the pending documents whose id late reports (late true) or
+// the others (late false), in as few round trips as it can: an insertMany
+// of those not known to be stored, then a bulk write of the rest (and of
+// the inserts refused as duplicates, as replacements). Both are unordered
+// (each document appears once), so one failing document does not hold
+// back the others; the error still fails the flush.
+func (t *liveTable[T]) flush(ctx context.Context, late bool) error {
+	var (
+		inserts   []any
+		insertIDs []string
+		models    []mongo.WriteModel
+	)
 	for _, id := range t.order {
 		w := t.pending[id]
-		if !w.delete && t.defer_ != nil && t.defer_(id) {
-			if t.deferred == nil {
-				t.deferred = map[string]T{}
-			}
-			t.deferred[id] = w.doc
+		if isLate := t.late != nil && t.late(id); isLate != late {
 			continue
 		}
-		if err := t.store(ctx, id, w); err != nil {
-			return err
+		switch {
+		case w.delete && w.baseKnown && !w.base.exists:
+			// Absent already.
+		case w.delete:
+			models = append(models, mongo.NewDeleteOneModel().SetFilter(bson.D{{Key: "_id", Value: id}}))
+		case w.baseKnown && w.base.exists && reflect.DeepEqual(w.base.doc, w.doc):
+			// Stored as it is (a redelivery, a lookup written again).
+		case !w.baseKnown || !w.base.exists:
+			// Known to be absent, or written without a read (the lookups
+			// a fold writes unconditionally, which are new but for a
+			// redelivery): inserted. FerretDB runs each replacement of a
+			// bulk write as a transaction of its own, at a few hundred a
+			// second, while a refused insert in an unordered batch costs
+			// next to nothing.
+			inserts = append(inserts, w.doc)
+			insertIDs = append(insertIDs, id)
+		default:
+			models = append(models, replaceModel(id, w.doc))
+		}
+	}
+	for start := 0; start < len(inserts); start += flushChunk {
+		end := min(start+flushChunk, len(inserts))
+		_, err := t.coll.InsertMany(ctx, inserts[start:end], options.InsertMany().SetOrdered(false))
+		dups, err := duplicates(err)
+		if err != nil {
+			return classify(fmt.Errorf("insert into %s: %w", t.coll.Name(), err))
+		}
+		for _, i := range dups {
+			// Not what this writer saw (a redelivery): write it over,
+			// unless the stored one is to stay.
+			if w := t.pending[insertIDs[start+i]]; !w.keep {
+				models = append(models, replaceModel(insertIDs[start+i], w.doc))
+			}
+		}
+	}
+	for start := 0; start < len(models); start += bulkWriteChunk {
+		end := min(start+bulkWriteChunk, len(models))
+		if _, err := t.coll.BulkWrite(ctx, models[start:end], options.BulkWrite().SetOrdered(false)); err != nil {
+			return classify(fmt.Errorf("write %s: %w", t.coll.Name(), err))
 		}
 	}
 	return nil
 }
 
-// store stores one document, or deletes it, by _id.
-func (t *liveTable[T]) store(ctx context.Context, id string, w pendingWrite[T]) error {
-	c, known := t.cache[id]
-	filter := bson.D{{Key: "_id", Value: id}}
-	var err error
-	switch {
-	case w.delete && known && !c.exists:
-		return nil // absent already
-	case w.delete:
-		_, err = t.coll.DeleteOne(ctx, filter)
-	case known && c.exists && reflect.DeepEqual(c.doc, w.doc):
-		return nil // stored as it is (a redelivery, a lookup written again)
-	case known && !c.exists:
-		_, err = t.coll.InsertOne(ctx, w.doc)
-		if mongo.IsDuplicateKeyError(err) {
-			// Not what this writer saw; write it over as below.
-			_, err = t.coll.ReplaceOne(ctx, filter, w.doc, options.Replace().SetUpsert(true))
-		}
-	default:
-		_, err = t.coll.ReplaceOne(ctx, filter, w.doc, options.Replace().SetUpsert(true))
-	}
-	if err != nil {
-		delete(t.cache, id)
-		return classify(fmt.Errorf("write %s %q: %w", t.coll.Name(), id, err))
-	}
-	t.remember(id, w.doc, !w.delete)
-	return nil
+// flushChunk bounds the documents of one insertMany of a flush, so that
+// each request stays well within the client's timeouts on a busy machine
+// and lets the other users of the database in between.
+const flushChunk = 256
+
+// bulkWriteChunk bounds the replacements and deletions of one bulk write.
+// FerretDB v1 (1.24) keeps the query of every update statement of one
+// command open until the whole command is done (a deferred close in a
+// loop of its update handler), and each open query holds one of its 100
+// SQLite connections: an update command of a few hundred replacements of
+// existing documents waits for a connection it will never get, and every
+// other request of the database waits behind it. Sixteen statements a
+// command, three projections flushing at once and the client's pool of
+// 16 (mongodb.Embedded) stay far below that; on MongoDB it only costs a
+// few more round trips per flush.
+const bulkWriteChunk = 16
+
+func replaceModel(id string, doc any) mongo.WriteModel {
+	return mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: id}}).SetReplacement(doc).SetUpsert(true)
 }
 
-// flushDeferred writes the deferred documents. What fails stays deferred,
-// for the next call.
-func (t *liveTable[T]) flushDeferred(ctx context.Context) error {
-	for id, doc := range t.deferred {
-		if err := t.store(ctx, id, pendingWrite[T]{doc: doc}); err != nil {
-			return err
-		}
-		delete(t.deferred, id)
+// duplicates returns the indexes of the documents an unordered insertMany
+// refused as duplicate keys; err is nil when that is all that went wrong.
+func duplicates(err error) (indexes []int, _ error) {
+	var bwe mongo.BulkWriteException
+	if err == nil || !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
+		return nil, err
 	}
-	return nil
+	for _, we := range bwe.WriteErrors {
+		if !mongo.IsDuplicateKeyError(we) {
+			return nil, err
+		}
+		indexes = append(indexes, we.Index)
+	}
+	return indexes, nil
 }
 
-// discard drops the event's writes, and forgets the documents they were
-// about, after a failure.
+// flushed ends a flush cycle whose writes are all stored: they become what
+// the cache knows.
+func (t *liveTable[T]) flushed() {
+	for _, id := range t.order {
+		w := t.pending[id]
+		if w.keep && w.baseKnown && !w.base.exists {
+			// An insertNew: only ever written, and maybe not what is
+			// stored (a redelivery keeps the first version).
+			continue
+		}
+		t.remember(id, w.doc, !w.delete)
+	}
+	t.reset()
+}
+
+// discard ends a flush cycle that failed: its writes are dropped, and the
+// documents they were about forgotten, so that the events delivered again
+// read what is really stored.
 func (t *liveTable[T]) discard() {
 	for _, id := range t.order {
 		delete(t.cache, id)
 	}
+	t.reset()
+}
+
+func (t *liveTable[T]) reset() {
 	clear(t.pending)
 	t.order = t.order[:0]
+	t.undo = t.undo[:0]
+	t.undoOrder = 0
 }
 
 func (t *liveTable[T]) remember(id string, doc T, exists bool) {
+	if t.maxCache <= 0 {
+		return
+	}
 	if len(t.cache) >= t.maxCache {
 		clear(t.cache)
 	}

@@ -187,18 +187,12 @@ func NewUsers(db *mongo.Database, opts Options) *Users {
 
 // Live implements projections.Projection.
 func (p *Users) Live(version int) projections.Applier {
+	rows := newLiveTable[User](p.main(version), p.opts.CacheSize)
 	refs := newLiveTable[ref](p.lookup(version), p.opts.CacheSize)
-	// The org stamps are written before each checkpoint rather than with
-	// every row: a burst of changes in one organization moves its stamp
-	// once. A reader with a consistency token waits for the checkpoint,
-	// hence for the stamp; one without it may see the organization's
-	// cached rows for up to a checkpoint interval longer.
-	refs.defer_ = func(id string) bool { return strings.HasPrefix(id, orgKeyPrefix) }
-	return &liveFold[User]{
-		docs: newLiveTable[User](p.main(version), p.opts.CacheSize),
-		refs: refs,
-		fold: foldUsers,
-	}
+	// The org stamps are written after everything else of a flush: a
+	// reader that finds a stamp moved finds the rows that moved it.
+	refs.late = func(id string) bool { return strings.HasPrefix(id, orgKeyPrefix) }
+	return newLiveApplier(func(e projections.Envelope) error { return foldUsers(rows, refs, e) }, rows, refs)
 }
 
 // Rebuild implements projections.Projection.
@@ -216,11 +210,9 @@ func NewInvitations(db *mongo.Database, opts Options) *Invitations {
 
 // Live implements projections.Projection.
 func (p *Invitations) Live(version int) projections.Applier {
-	return &liveFold[Invitation]{
-		docs: newLiveTable[Invitation](p.main(version), p.opts.CacheSize),
-		refs: newLiveTable[ref](p.lookup(version), p.opts.CacheSize),
-		fold: foldInvitations,
-	}
+	invs := newLiveTable[Invitation](p.main(version), p.opts.CacheSize)
+	refs := newLiveTable[ref](p.lookup(version), p.opts.CacheSize)
+	return newLiveApplier(func(e projections.Envelope) error { return foldInvitations(invs, refs, e) }, invs, refs)
 }
 
 // Rebuild implements projections.Projection.
@@ -228,40 +220,112 @@ func (p *Invitations) Rebuild(_ context.Context, version int) (projections.Build
 	return &memFold[Invitation]{store: &p.store, version: version, docs: memTable[Invitation]{}, refs: memTable[ref]{}, fold: foldInvitations}, nil
 }
 
-// liveFold applies a fold to Mongo-backed tables: the documents first,
-// then the lookups (the org stamp must not run ahead of its rows).
-type liveFold[T any] struct {
-	mu   sync.Mutex // Apply and Flush (a subscriber closing may flush during an Apply)
-	docs *liveTable[T]
-	refs *liveTable[ref]
-	fold func(table[T], table[ref], projections.Envelope) error
+// maxPending bounds the documents a live applier keeps unwritten: past
+// it, Apply flushes by itself after the event. Checkpoints (every 256
+// events) flush long before that in the usual case; a burst of events
+// that each write many documents is what this stops from growing memory.
+// Flushing early is safe: it never moves the checkpoint, it only writes
+// sooner.
+const maxPending = 1024
+
+// pendingTable is what a liveApplier needs of its tables, whatever their
+// document type.
+type pendingTable interface {
+	begin(ctx context.Context)
+	failed() error
+	abort()
+	size() int
+	flush(ctx context.Context, late bool) error
+	flushed()
+	discard()
 }
 
-// Flush implements projections.Flusher: it writes the deferred lookups
-// (org stamps) of the events applied so far.
-func (a *liveFold[T]) Flush(ctx context.Context) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.refs.flushDeferred(ctx)
+// liveApplier applies a fold to Mongo-backed tables (liveTable) and keeps
+// their writes in memory until Flush, which the runner calls before every
+// checkpoint save, or until more than maxPending documents wait. A flush
+// writes the tables in the order given (rows before the lookups that
+// point at them), then the late documents of every table (the org
+// stamps), so that a stamp never runs ahead of its rows.
+//
+// A failed flush loses the writes of events that were acknowledged
+// already, so the applier refuses to go on: Apply and Flush return an
+// error wrapping projections.ErrRedeliver from then on, and the runner
+// delivers the events after the last saved checkpoint again, to a new
+// applier. The folds are idempotent per document position, so that is
+// safe.
+type liveApplier struct {
+	mu     sync.Mutex // Apply and Flush (a subscriber closing may flush during an Apply)
+	tables []pendingTable
+	apply  func(projections.Envelope) error
+	lost   error // the failed flush, once one failed
 }
 
-func (a *liveFold[T]) Apply(ctx context.Context, e projections.Envelope) error {
+func newLiveApplier(apply func(projections.Envelope) error, tables ...pendingTable) *liveApplier {
+	return &liveApplier{tables: tables, apply: apply}
+}
+
+func (a *liveApplier) Apply(ctx context.Context, e projections.Envelope) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.docs.begin(ctx)
-	a.refs.begin(ctx)
-	err := a.fold(a.docs, a.refs, e)
-	err = errors.Join(err, a.docs.err, a.refs.err)
-	if err == nil {
-		err = a.docs.flush(ctx)
+	if a.lost != nil {
+		return a.lost
 	}
-	if err == nil {
-		err = a.refs.flush(ctx)
+	for _, t := range a.tables {
+		t.begin(ctx)
+	}
+	err := a.apply(e)
+	for _, t := range a.tables {
+		err = errors.Join(err, t.failed())
 	}
 	if err != nil {
-		a.docs.discard()
-		a.refs.discard()
+		// The event's writes go; those of the events before it stay.
+		for _, t := range a.tables {
+			t.abort()
+		}
 		return err
+	}
+	pending := 0
+	for _, t := range a.tables {
+		pending += t.size()
+	}
+	if pending > maxPending {
+		return a.flush(ctx)
+	}
+	return nil
+}
+
+// Flush implements projections.Flusher: it writes every document the
+// events applied so far changed.
+func (a *liveApplier) Flush(ctx context.Context) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.lost != nil {
+		return a.lost
+	}
+	return a.flush(ctx)
+}
+
+func (a *liveApplier) flush(ctx context.Context) error {
+	var err error
+	for _, late := range []bool{false, true} {
+		for _, t := range a.tables {
+			if err = t.flush(ctx, late); err != nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	if err != nil {
+		for _, t := range a.tables {
+			t.discard()
+		}
+		a.lost = fmt.Errorf("%w: %w", projections.ErrRedeliver, err)
+		return a.lost
+	}
+	for _, t := range a.tables {
+		t.flushed()
 	}
 	return nil
 }
@@ -301,40 +365,25 @@ func NewAudit(db *mongo.Database, opts Options) *Audit {
 // bookkeeping ones (the runner delivers domain events only).
 func (p *Audit) Handles(eventType string) bool { return !auditSkipped[eventType] }
 
-// Live implements projections.Projection.
+// Live implements projections.Projection. Each event inserts its entry
+// (its _id is the event id, so a redelivery finds it and changes nothing);
+// the entries are never read back, hence not cached.
 func (p *Audit) Live(version int) projections.Applier {
-	return &auditLive{entries: p.main(version), refs: newLiveTable[ref](p.lookup(version), p.opts.CacheSize)}
+	entries := newLiveTable[AuditEntry](p.main(version), 0)
+	refs := newLiveTable[ref](p.lookup(version), p.opts.CacheSize)
+	return newLiveApplier(func(e projections.Envelope) error {
+		entry, ok, err := auditEntry(refs, e)
+		if err == nil && ok {
+			entries.insertNew(entry.ID, entry)
+		}
+		return err
+	}, entries, refs)
 }
 
 // Rebuild implements projections.Projection. Entries stream into the new
 // collection while the history is read; only the lookups stay in memory.
 func (p *Audit) Rebuild(_ context.Context, version int) (projections.Builder, error) {
 	return &auditBuild{store: &p.store, version: version, entries: newBulkWriter(p.main(version)), refs: memTable[ref]{}}, nil
-}
-
-// auditLive inserts one entry per event; a redelivered event finds its
-// entry (same _id, the event id) and changes nothing.
-type auditLive struct {
-	entries *mongo.Collection
-	refs    *liveTable[ref]
-}
-
-func (a *auditLive) Apply(ctx context.Context, e projections.Envelope) error {
-	a.refs.begin(ctx)
-	entry, ok, err := auditEntry(a.refs, e)
-	err = errors.Join(err, a.refs.err)
-	if err == nil && ok {
-		if _, ierr := a.entries.InsertOne(ctx, entry); ierr != nil && !mongo.IsDuplicateKeyError(ierr) {
-			err = classify(fmt.Errorf("insert audit entry %s: %w", e.EventID, ierr))
-		}
-	}
-	if err == nil {
-		err = a.refs.flush(ctx)
-	}
-	if err != nil {
-		a.refs.discard()
-	}
-	return err
 }
 
 type auditBuild struct {

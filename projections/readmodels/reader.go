@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -39,7 +40,7 @@ const (
 type ReaderOptions struct {
 	Strategy Strategy
 	// PositionTTL is how long Position reuses its answer (consistency
-	// waits poll it); 100 ms when zero.
+	// waits poll it); DefaultPositionTTL when zero.
 	PositionTTL time.Duration
 	// CacheRows bounds the rows StrategyCached keeps; 100,000 when zero.
 	CacheRows int
@@ -62,8 +63,32 @@ type MongoReader struct {
 	strategy   Strategy // resolved; StrategyAuto until asked
 
 	posMu   sync.Mutex
-	posAt   time.Time
+	posAt   time.Time // when the read that gave posLast began
 	posLast uint64
+	posRead *positionRead // in flight, nil when none
+	// posReads counts the position reads made, for tests.
+	posReads atomic.Int64
+}
+
+// DefaultPositionTTL is how long Position reuses an answer by default.
+// Every read with a consistency token polls Position until it passes the
+// token, so the TTL is latency added to such reads (up to one TTL after
+// the checkpoint moved), and 1/TTL bounds the position reads per second
+// however many requests wait: a read is six lookups by _id, about 3 ms of
+// the database's time on the embedded server, so 10 ms keeps it under a
+// third of a core while the commands-to-Users-page budget is 250 ms.
+const DefaultPositionTTL = 10 * time.Millisecond
+
+// positionReadTimeout bounds one position read, which the callers that
+// wait for it share.
+const positionReadTimeout = 10 * time.Second
+
+// positionRead is a position read in flight, which concurrent callers
+// wait for rather than each reading.
+type positionRead struct {
+	done chan struct{}
+	pos  uint64
+	err  error
 }
 
 var _ Reader = (*MongoReader)(nil)
@@ -71,7 +96,7 @@ var _ Reader = (*MongoReader)(nil)
 // NewReader returns a reader over db.
 func NewReader(db *mongo.Database, opts ReaderOptions) *MongoReader {
 	if opts.PositionTTL <= 0 {
-		opts.PositionTTL = 100 * time.Millisecond
+		opts.PositionTTL = DefaultPositionTTL
 	}
 	if opts.CacheRows <= 0 {
 		opts.CacheRows = 100_000
@@ -119,13 +144,52 @@ func (r *MongoReader) active(ctx context.Context, base string) (int, error) {
 }
 
 // Position implements Reader: the lowest checkpoint among the projections'
-// active versions.
+// active versions. An answer is reused for PositionTTL, and concurrent
+// callers share one read, so that many requests waiting for a consistency
+// token cost one read per TTL between them. A reused answer is never
+// wrong, only late: checkpoints only move forward.
 func (r *MongoReader) Position(ctx context.Context) (uint64, error) {
 	r.posMu.Lock()
-	defer r.posMu.Unlock()
-	if time.Since(r.posAt) < r.opts.PositionTTL {
-		return r.posLast, nil
+	if !r.posAt.IsZero() && time.Since(r.posAt) < r.opts.PositionTTL {
+		pos := r.posLast
+		r.posMu.Unlock()
+		return pos, nil
 	}
+	read := r.posRead
+	if read == nil {
+		read = &positionRead{done: make(chan struct{})}
+		r.posRead = read
+		go r.readPosition(context.WithoutCancel(ctx), read)
+	}
+	r.posMu.Unlock()
+	select {
+	case <-read.done:
+		return read.pos, read.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// readPosition makes the read that Position's callers wait for, on a
+// goroutine of its own: a caller that gives up must not fail the others.
+func (r *MongoReader) readPosition(ctx context.Context, read *positionRead) {
+	ctx, cancel := context.WithTimeout(ctx, positionReadTimeout)
+	defer cancel()
+	began := time.Now()
+	r.posReads.Add(1)
+	read.pos, read.err = r.lowestCheckpoint(ctx)
+	r.posMu.Lock()
+	r.posRead = nil
+	if read.err == nil && began.After(r.posAt) {
+		r.posAt, r.posLast = began, read.pos
+	}
+	r.posMu.Unlock()
+	close(read.done)
+}
+
+// lowestCheckpoint reads the checkpoint of each projection's active
+// version and returns the lowest.
+func (r *MongoReader) lowestCheckpoint(ctx context.Context) (uint64, error) {
 	lowest := uint64(0)
 	for i, name := range r.opts.Projections {
 		version, err := r.active(ctx, name)
@@ -146,7 +210,6 @@ func (r *MongoReader) Position(ctx context.Context) (uint64, error) {
 			lowest = pos
 		}
 	}
-	r.posAt, r.posLast = time.Now(), lowest
 	return lowest, nil
 }
 

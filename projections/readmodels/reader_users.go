@@ -5,9 +5,12 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/orgportal/onboarding/adapters/mongodb"
@@ -196,7 +199,9 @@ func afterFilter(field string, nullable, desc bool, c *cursor) bson.D {
 }
 
 // usersCached answers from the organization's rows in memory, current as
-// of the org stamp.
+// of the org stamp. It keeps only the page's rows while it goes through
+// them (they are shared, and an organization has thousands): the counts
+// need every row, the page only the first limit+1 in order.
 func (r *MongoReader) usersCached(ctx context.Context, version int, q UsersQuery, field string, after *cursor, limit int) (UsersPage, error) {
 	rows, err := r.orgRows(ctx, version, q.OrgID)
 	if err != nil {
@@ -204,35 +209,63 @@ func (r *MongoReader) usersCached(ctx context.Context, version int, q UsersQuery
 	}
 	prefix := strings.ToLower(q.Q)
 	page := UsersPage{Items: []User{}, Counts: zeroCounts()}
-	var matching []User
+	var counts [4]int // by statusIndex; a map update per row costs more than the rest of the loop
+	less := rowOrderOf(field, q.Desc)
+	var key *User
+	if after != nil {
+		key = &User{ID: after.ID}
+		setSortKey(key, field, after)
+	}
+	top := make([]*User, 0, limit+1) // the page so far, in order
 	for i := range rows {
 		u := &rows[i]
 		if q.Role != "" && u.Role != q.Role ||
 			prefix != "" && !strings.HasPrefix(u.NormalizedEmail, prefix) && !strings.HasPrefix(u.NameFold, prefix) {
 			continue
 		}
-		page.Counts[u.Status]++
-		if q.Status != "" && u.Status != q.Status {
+		if s := statusIndex(u.Status); s >= 0 {
+			counts[s]++
+		} else {
+			page.Counts[u.Status]++
+		}
+		if q.Status != "" && u.Status != q.Status || key != nil && less(u, key) <= 0 {
 			continue
 		}
-		matching = append(matching, *u)
+		if len(top) == limit+1 && less(u, top[limit]) >= 0 {
+			continue
+		}
+		at, _ := slices.BinarySearchFunc(top, u, less)
+		if len(top) == limit+1 {
+			top = top[:limit]
+		}
+		top = slices.Insert(top, at, u)
 	}
-	less := rowOrder(field, q.Desc)
-	if after != nil {
-		key := User{ID: after.ID}
-		setSortKey(&key, field, after)
-		matching = slices.DeleteFunc(matching, func(u User) bool { return less(u, key) <= 0 })
+	for s, n := range counts {
+		page.Counts[UserStatuses[s]] += n
 	}
-	slices.SortFunc(matching, less)
-	if len(matching) > limit+1 {
-		matching = matching[:limit+1]
+	for _, u := range top {
+		page.Items = append(page.Items, *u)
 	}
-	page.Items = append(page.Items, matching...)
 	return page, nil
 }
 
-// orgRows returns the rows of org in version, from the cache when the org
-// stamp has not moved.
+// statusIndex is the index of s in UserStatuses, -1 for none.
+func statusIndex(s UserStatus) int {
+	switch s {
+	case StatusInvited:
+		return 0
+	case StatusPendingVerification:
+		return 1
+	case StatusActive:
+		return 2
+	case StatusRemoved:
+		return 3
+	}
+	return -1
+}
+
+// orgRows returns the rows of org in version, from the cache while the
+// org stamp has not moved, refreshed (rowCache) when it has.
 func (r *MongoReader) orgRows(ctx context.Context, version int, org domain.OrgID) ([]User, error) {
 	var stamp ref
 	err := mongodb.Collection(r.db, UsersBase+lookupSuffix, version).FindOne(ctx, bson.D{{Key: "_id", Value: orgKey(org)}}).Decode(&stamp)
@@ -242,11 +275,63 @@ func (r *MongoReader) orgRows(ctx context.Context, version int, org domain.OrgID
 	if stamp.Position == 0 {
 		return nil, nil // no row ever
 	}
+	// The version is part of the key: rows cached from the version a
+	// rebuild replaced are never patched into the new one.
 	key := mongodb.CollectionName(UsersBase, version) + "/" + string(org)
-	return r.cache.rows(ctx, key, stamp.Position, func(ctx context.Context) ([]User, error) {
-		cur, err := mongodb.Collection(r.db, UsersBase, version).Find(ctx, bson.D{{Key: "orgId", Value: org}})
-		return decodeAll[User](ctx, "users", cur, err)
+	coll := mongodb.Collection(r.db, UsersBase, version)
+	return r.cache.rows(ctx, key, stamp, rowSource{
+		org: org,
+		all: func(ctx context.Context) ([]User, error) {
+			cur, err := coll.Find(ctx, bson.D{{Key: "orgId", Value: org}})
+			return decodeAll[User](ctx, "users", cur, err)
+		},
+		byID: func(ctx context.Context, ids []string) ([]User, error) { return findByIDs(ctx, coll, ids) },
 	})
+}
+
+// fetchParallel is how many lookups by _id findByIDs keeps in flight:
+// enough to hide the round trips, few enough to leave the server to the
+// projections (the machine has two cores).
+const fetchParallel = 4
+
+// findByIDs reads the rows with ids that exist, in the order of ids, one
+// lookup by _id each. It does not ask for {_id: {$in: ids}}: FerretDB v1
+// answers only exactly {_id: x} from an index and scans the collection
+// for that filter (measured: as slow as reading the whole collection,
+// even for one id).
+func findByIDs(ctx context.Context, coll *mongo.Collection, ids []string) ([]User, error) {
+	found := make([]User, len(ids))
+	exists := make([]bool, len(ids))
+	var (
+		next   atomic.Int64
+		failed atomic.Pointer[error] // the first failure stops every worker
+		wg     sync.WaitGroup
+	)
+	for range min(fetchParallel, len(ids)) {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < len(ids) && failed.Load() == nil; i = int(next.Add(1)) - 1 {
+				err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: ids[i]}}).Decode(&found[i])
+				switch {
+				case err == nil:
+					exists[i] = true
+				case !isNoDocuments(err):
+					err = readErr("user "+ids[i], err)
+					failed.CompareAndSwap(nil, &err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := failed.Load(); err != nil {
+		return nil, *err
+	}
+	out := found[:0]
+	for i := range found {
+		if exists[i] {
+			out = append(out, found[i])
+		}
+	}
+	return out, nil
 }
 
 // setSortKey puts the cursor's key into the field of u that field names.
@@ -278,7 +363,14 @@ func deref(s *string) string {
 // rowOrder compares rows the way MongoDB sorts {field: dir, _id: dir}:
 // strings bytewise, a missing date before any date.
 func rowOrder(field string, desc bool) func(a, b User) int {
-	key := func(a, b User) int {
+	less := rowOrderOf(field, desc)
+	return func(a, b User) int { return less(&a, &b) }
+}
+
+// rowOrderOf is rowOrder over pointers, which spares copying rows for
+// every comparison.
+func rowOrderOf(field string, desc bool) func(a, b *User) int {
+	key := func(a, b *User) int {
 		switch field {
 		case "nameFold":
 			return strings.Compare(a.NameFold, b.NameFold)
@@ -289,7 +381,7 @@ func rowOrder(field string, desc bool) func(a, b User) int {
 		}
 		return strings.Compare(a.NormalizedEmail, b.NormalizedEmail)
 	}
-	return func(a, b User) int {
+	return func(a, b *User) int {
 		c := key(a, b)
 		if c == 0 {
 			c = strings.Compare(a.ID, b.ID)

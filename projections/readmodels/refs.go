@@ -19,6 +19,10 @@ type ref struct {
 	// Position is, for an org stamp, the last position that changed a
 	// document of the organization (see orgKey).
 	Position int64 `bson:"position,omitempty"`
+	// Recent is, for an org stamp, which rows changed lately (see
+	// recentRows); nil on stamps written before it existed, whose readers
+	// reload the whole organization.
+	Recent *recentRows `bson:"recent,omitempty"`
 }
 
 // Keys of ref documents. Ids are letters, digits, '-' and '_', so the
