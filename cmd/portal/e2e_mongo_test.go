@@ -13,7 +13,7 @@ import (
 	"github.com/orgportal/onboarding/adapters/mongodb"
 )
 
-var mongoURLAttr = regexp.MustCompile(`url=(mongodb://\S+)`)
+var mongoURLAttr = regexp.MustCompile(`url="?(mongodb://[^"\s]+)`)
 
 // TestE2EMongoCommand runs the read-model database alone, writes through
 // the mongo driver, restarts it on the same files and reads the document
