@@ -135,6 +135,13 @@ func (r *runner) add(s Stage) {
 	if s.Status == "" {
 		s.Status = StatusOK
 	}
+	if r.child != nil && s.Latency != nil && s.Latency.Errors > 0 {
+		// What the portal said about it, while it is still in the tail.
+		lines := r.child.errorLines()
+		for _, line := range lines[max(0, len(lines)-3):] {
+			s.note("portal log: %s", truncate(line, 400))
+		}
+	}
 	r.res.Stages = append(r.res.Stages, s)
 	line := fmt.Sprintf("  %-16s %s", s.Name, s.Status)
 	if s.Latency != nil {
