@@ -217,8 +217,7 @@ func (r *MongoReader) usersCached(ctx context.Context, version int, q UsersQuery
 		setSortKey(key, field, after)
 	}
 	top := make([]*User, 0, limit+1) // the page so far, in order
-	for i := range rows {
-		u := &rows[i]
+	for _, u := range rows {
 		if q.Role != "" && u.Role != q.Role ||
 			prefix != "" && !strings.HasPrefix(u.NormalizedEmail, prefix) && !strings.HasPrefix(u.NameFold, prefix) {
 			continue
@@ -266,7 +265,7 @@ func statusIndex(s UserStatus) int {
 
 // orgRows returns the rows of org in version, from the cache while the
 // org stamp has not moved, refreshed (rowCache) when it has.
-func (r *MongoReader) orgRows(ctx context.Context, version int, org domain.OrgID) ([]User, error) {
+func (r *MongoReader) orgRows(ctx context.Context, version int, org domain.OrgID) ([]*User, error) {
 	var stamp ref
 	err := mongodb.Collection(r.db, UsersBase+lookupSuffix, version).FindOne(ctx, bson.D{{Key: "_id", Value: orgKey(org)}}).Decode(&stamp)
 	if err != nil && !isNoDocuments(err) {
@@ -423,7 +422,7 @@ func (r *MongoReader) InvitedBy(ctx context.Context, org domain.OrgID, user doma
 		}
 		for _, u := range rows {
 			if u.InvitedBy != nil && u.InvitedBy.UserID == user {
-				out = append(out, u)
+				out = append(out, *u)
 			}
 		}
 		slices.SortFunc(out, rowOrder("normalizedEmail", false))

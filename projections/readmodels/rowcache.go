@@ -57,13 +57,17 @@ type rowCache struct {
 // share the slice, and a patch builds a new one.
 type orgRows struct {
 	stamp int64
-	rows  []User
+	// rows point at their documents, so that a patch copies a pointer a
+	// row (8 bytes) instead of the row (hundreds): an organization of
+	// 50,000 members patched 40 times a second would otherwise copy half
+	// a gigabyte a second, and give the collector as much to scan.
+	rows []*User
 }
 
 type rowLoad struct {
 	done  chan struct{}
 	stamp int64
-	rows  []User
+	rows  []*User
 	err   error
 }
 
@@ -84,7 +88,7 @@ func newRowCache(max int) *rowCache {
 // rows returns the rows of key at stamp, refreshing them from src (once
 // for concurrent callers) when the cached ones are older. The slice is
 // shared: callers must not change it.
-func (c *rowCache) rows(ctx context.Context, key string, stamp ref, src rowSource) ([]User, error) {
+func (c *rowCache) rows(ctx context.Context, key string, stamp ref, src rowSource) ([]*User, error) {
 	c.mu.Lock()
 	cached := c.orgs[key]
 	if cached != nil && cached.stamp >= stamp.Position {
@@ -125,7 +129,7 @@ func (c *rowCache) rows(ctx context.Context, key string, stamp ref, src rowSourc
 // refresh brings cached (nil when there is none) to stamp: by patching
 // when the stamp lists every change since cached and they are few, by a
 // full load otherwise.
-func (c *rowCache) refresh(ctx context.Context, cached *orgRows, stamp ref, src rowSource) ([]User, error) {
+func (c *rowCache) refresh(ctx context.Context, cached *orgRows, stamp ref, src rowSource) ([]*User, error) {
 	if cached != nil && !c.fullOnly {
 		keys, complete := stamp.Recent.since(cached.stamp)
 		if complete && len(keys) <= c.patchLimit(len(cached.rows)) {
@@ -141,12 +145,16 @@ func (c *rowCache) refresh(ctx context.Context, cached *orgRows, stamp ref, src 
 			return patchRows(cached.rows, ids, changed), nil
 		}
 	}
-	rows, err := src.all(ctx)
+	loaded, err := src.all(ctx)
 	if err != nil {
 		return nil, err
 	}
 	c.fullLoads.Add(1)
-	slices.SortFunc(rows, func(a, b User) int { return strings.Compare(a.ID, b.ID) })
+	rows := make([]*User, len(loaded))
+	for i := range loaded {
+		rows[i] = &loaded[i]
+	}
+	slices.SortFunc(rows, func(a, b *User) int { return strings.Compare(a.ID, b.ID) })
 	return rows, nil
 }
 
@@ -159,18 +167,18 @@ func (c *rowCache) patchLimit(n int) int { return max(c.patchMin, n/16) }
 // patchRows returns a new slice: rows (sorted by _id) with the rows of ids
 // (sorted) replaced by changed (sorted, a subset of ids: the ones that
 // still exist), inserted in order, or dropped when absent from changed.
-func patchRows(rows []User, ids []string, changed []User) []User {
-	out := make([]User, 0, len(rows)+len(changed))
+func patchRows(rows []*User, ids []string, changed []User) []*User {
+	out := make([]*User, 0, len(rows)+len(changed))
 	i, k := 0, 0
 	for _, id := range ids {
-		j, found := slices.BinarySearchFunc(rows[i:], id, func(u User, id string) int { return strings.Compare(u.ID, id) })
+		j, found := slices.BinarySearchFunc(rows[i:], id, func(u *User, id string) int { return strings.Compare(u.ID, id) })
 		out = append(out, rows[i:i+j]...)
 		i += j
 		if found {
 			i++ // replaced or deleted
 		}
 		if k < len(changed) && changed[k].ID == id {
-			out = append(out, changed[k])
+			out = append(out, &changed[k])
 			k++
 		}
 	}

@@ -190,6 +190,23 @@ func (l *liveOrg) folded() []User {
 	return byID(out)
 }
 
+// vals and ptrs convert between the cache's rows and plain ones.
+func vals(rows []*User) []User {
+	out := make([]User, len(rows))
+	for i, u := range rows {
+		out[i] = *u
+	}
+	return out
+}
+
+func ptrs(rows []User) []*User {
+	out := make([]*User, len(rows))
+	for i := range rows {
+		out[i] = &rows[i]
+	}
+	return out
+}
+
 func byID(rows []User) []User {
 	rows = slices.Clone(rows)
 	slices.SortFunc(rows, func(a, b User) int { return strings.Compare(a.ID, b.ID) })
@@ -208,13 +225,13 @@ func (l *liveOrg) check(r *MongoReader, step string) []User {
 	if err != nil {
 		l.t.Fatal(err)
 	}
-	if !reflect.DeepEqual(byID(got), byID(full)) {
-		l.t.Fatalf("%s: the refreshed rows differ from a full load:\n%s", step, rowDiff(byID(got), byID(full)))
+	if !reflect.DeepEqual(byID(vals(got)), byID(vals(full))) {
+		l.t.Fatalf("%s: the refreshed rows differ from a full load:\n%s", step, rowDiff(byID(vals(got)), byID(vals(full))))
 	}
-	if want := l.folded(); !reflect.DeepEqual(byID(got), want) {
-		l.t.Fatalf("%s: the refreshed rows differ from the fold:\n%s", step, rowDiff(byID(got), want))
+	if want := l.folded(); !reflect.DeepEqual(byID(vals(got)), want) {
+		l.t.Fatalf("%s: the refreshed rows differ from the fold:\n%s", step, rowDiff(byID(vals(got)), want))
 	}
-	return got
+	return vals(got)
 }
 
 func rowDiff(got, want []User) string {
@@ -423,7 +440,7 @@ func TestRowCacheSharesRefreshesAndCopiesOnWrite(t *testing.T) {
 	}
 	stamp := ref{Position: 100, Recent: (*recentRows)(nil).add(0, 100, "a", true)}
 	var wg sync.WaitGroup
-	results := make([][]User, 8)
+	results := make([][]*User, 8)
 	for i := range results {
 		wg.Go(func() {
 			got, err := c.rows(ctx, "k", stamp, src)
@@ -442,7 +459,7 @@ func TestRowCacheSharesRefreshesAndCopiesOnWrite(t *testing.T) {
 		t.Fatalf("%d loads for 8 concurrent readers, want 1", loads.Load())
 	}
 	first := results[0]
-	before := slices.Clone(first)
+	before := vals(first)
 
 	next := stamp
 	r := next.Recent
@@ -455,10 +472,10 @@ func TestRowCacheSharesRefreshesAndCopiesOnWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []User{{ID: "o/a", Name: "a"}, {ID: "o/b", Name: "b"}, {ID: "o/e", Name: "e2"}}; !reflect.DeepEqual(got, want) {
-		t.Errorf("patched rows %v, want %v", got, want)
+	if want := []User{{ID: "o/a", Name: "a"}, {ID: "o/b", Name: "b"}, {ID: "o/e", Name: "e2"}}; !reflect.DeepEqual(vals(got), want) {
+		t.Errorf("patched rows %v, want %v", vals(got), want)
 	}
-	if !reflect.DeepEqual(first, before) {
+	if !reflect.DeepEqual(vals(first), before) {
 		t.Errorf("the patch changed the rows other readers hold: %v", first)
 	}
 	if fetches.Load() != 1 || c.fullLoads.Load() != 1 || c.patches.Load() != 1 {
@@ -502,7 +519,7 @@ func TestPatchRows(t *testing.T) {
 			}
 		}
 		rows := byID(values(base))
-		got := patchRows(rows, changedIDs, changed)
+		got := vals(patchRows(ptrs(rows), changedIDs, changed))
 		if w := byID(values(want)); !reflect.DeepEqual(got, w) && !(len(got) == 0 && len(w) == 0) {
 			t.Fatalf("patch of %v with %v:\n got %v\nwant %v", ids(rows), changedIDs, got, w)
 		}
