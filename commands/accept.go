@@ -183,23 +183,9 @@ func (h *Handlers) AcceptInvitation(ctx context.Context, req Request, in AcceptI
 // over: nobody else can reach this point, and without that the address
 // would stay reserved for a user who never joins.
 func (h *Handlers) reservationAbandoned(ctx context.Context, id domain.InvitationID) (bool, error) {
-	for poll := 0; ; poll++ {
-		inv, _, err := load(ctx, h.store, domain.InvitationStream(id), domain.EvolveInvitation)
-		if err != nil {
-			return false, err
-		}
-		if inv.AcceptedBy != "" {
-			return false, nil
-		}
-		if poll == inFlightHoldPolls {
-			return true, nil
-		}
-		select {
-		case <-time.After(inFlightHoldPollDelay):
-		case <-ctx.Done():
-			return false, ctx.Err()
-		}
-	}
+	return h.awaitInvitation(ctx, id, func(inv domain.InvitationState) (settled, abandoned bool) {
+		return inv.AcceptedBy != "", false
+	})
 }
 
 func (h *Handlers) invitedMember(inv domain.InvitationState, user domain.UserID, email domain.Email, name, hash string) newMember {

@@ -174,13 +174,23 @@ func (h *Handlers) inviteOne(ctx context.Context, meta Metadata, org domain.Orga
 // died between the two appends; it is given about a second to appear
 // before it counts as abandoned.
 func (h *Handlers) holdEnded(ctx context.Context, id domain.InvitationID) (bool, error) {
+	return h.awaitInvitation(ctx, id, func(inv domain.InvitationState) (settled, ended bool) {
+		return inv.Exists(), !inv.Open(h.clock())
+	})
+}
+
+// awaitInvitation reads invitation id until settled says its state
+// answers the question (and what the answer is), for about a second
+// (inFlightHoldPolls × inFlightHoldPollDelay); a state that never settles
+// answers true: the write it waited for was abandoned.
+func (h *Handlers) awaitInvitation(ctx context.Context, id domain.InvitationID, settled func(domain.InvitationState) (bool, bool)) (bool, error) {
 	for poll := 0; ; poll++ {
 		inv, _, err := load(ctx, h.store, domain.InvitationStream(id), domain.EvolveInvitation)
 		if err != nil {
 			return false, err
 		}
-		if inv.Exists() {
-			return !inv.Open(h.clock()), nil
+		if done, answer := settled(inv); done {
+			return answer, nil
 		}
 		if poll == inFlightHoldPolls {
 			return true, nil

@@ -55,9 +55,17 @@ func NewStore(conn *Conn, codec *Codec) (*Store, error) {
 // and commands.NoStream. A stored event the codec cannot decode fails the
 // load: folding a history with a hole in it would decide on a wrong state.
 func (s *Store) Load(ctx context.Context, stream domain.StreamName) (commands.Loaded, error) {
+	return s.read(ctx, fmt.Sprintf("read stream %s", stream), func(ctx context.Context, client *esdb.Client) (commands.Loaded, error) {
+		return s.load(ctx, client, stream)
+	})
+}
+
+// read runs one read of a stream (Load, LoadFrom) within the default
+// deadline, retrying transient failures on a fresh client; what names the
+// read in errors.
+func (s *Store) read(ctx context.Context, what string, read func(context.Context, *esdb.Client) (commands.Loaded, error)) (commands.Loaded, error) {
 	ctx, cancel := bounded(ctx)
 	defer cancel()
-	what := fmt.Sprintf("read stream %s", stream)
 	for attempt := 0; ; attempt++ {
 		client, err := s.conn.begin()
 		if err != nil {
@@ -67,7 +75,7 @@ func (s *Store) Load(ctx context.Context, stream domain.StreamName) (commands.Lo
 		// Recv can block too (the client reports the failure to its
 		// connection loop, which may have stopped).
 		loaded, err := untilDone(ctx, s.conn, client, func() (commands.Loaded, error) {
-			return s.load(ctx, client, stream)
+			return read(ctx, client)
 		})
 		s.conn.inflight.Done()
 		if err == nil {

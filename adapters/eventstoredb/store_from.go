@@ -23,28 +23,10 @@ func (s *Store) LoadFrom(ctx context.Context, stream domain.StreamName, after co
 	if after < 0 {
 		return commands.Loaded{}, fmt.Errorf("eventstoredb: read stream %s: invalid revision %d", stream, after)
 	}
-	ctx, cancel := bounded(ctx)
-	defer cancel()
 	what := fmt.Sprintf("read stream %s after revision %d", stream, after)
-	for attempt := 0; ; attempt++ {
-		client, err := s.conn.begin()
-		if err != nil {
-			return commands.Loaded{}, classify(ctx, what, err)
-		}
-		loaded, err := untilDone(ctx, s.conn, client, func() (commands.Loaded, error) {
-			return s.loadFrom(ctx, client, stream, after)
-		})
-		s.conn.inflight.Done()
-		if err == nil {
-			return loaded, nil
-		}
-		if p := (permanent{}); errors.As(err, &p) {
-			return commands.Loaded{}, p.error
-		}
-		if err = s.retry(ctx, client, attempt, err); err != nil {
-			return commands.Loaded{}, classify(ctx, what, err)
-		}
-	}
+	return s.read(ctx, what, func(ctx context.Context, client *esdb.Client) (commands.Loaded, error) {
+		return s.loadFrom(ctx, client, stream, after)
+	})
 }
 
 func (s *Store) loadFrom(ctx context.Context, client *esdb.Client, stream domain.StreamName, after commands.Revision) (commands.Loaded, error) {
