@@ -205,14 +205,29 @@ func TestValidateNamesEveryProblem(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o.Concurrency, o.Stages = 0, []string{"nope"}
+	o.Concurrency, o.Stages, o.CPUProfileStage = 0, []string{"nope"}, "seed"
 	err = o.validate()
-	for _, want := range []string{"binary", "--concurrency", `"nope"`} {
+	for _, want := range []string{"binary", "--concurrency", `"nope"`, `--cpuprofile-stage "seed"`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("validate: %v, want a mention of %s", err, want)
 		}
 	}
 	if _, err := ProfileOptions("fast"); err == nil {
 		t.Error("unknown profile accepted")
+	}
+}
+
+func TestProfiledStage(t *testing.T) {
+	var o Options
+	if o.profiles(StageInvite1) {
+		t.Error("a profile without --cpuprofile")
+	}
+	o.CPUProfile = "cpu.pprof"
+	if !o.profiles(StageInvite1) || o.profiles(StageLag) {
+		t.Error("without --cpuprofile-stage the profile is invite1's alone")
+	}
+	o.CPUProfileStage = StageLag
+	if o.profiles(StageInvite1) || !o.profiles(StageLag) || o.profiles(StageMemory) {
+		t.Error("--cpuprofile-stage lag: the profile is lag's alone")
 	}
 }

@@ -27,8 +27,8 @@ func (r *runner) stageInvite1(ctx context.Context) {
 		prefix := "i1c" + fmt.Sprint(c)
 		r.logf("%s: InviteUsers, 1 address per request, %d clients, %s", s.Name, c, describeLoad(r.o.commandLoad(c)))
 		var profile func()
-		if c == r.o.Concurrency && r.o.CPUProfile != "" {
-			profile = r.startProfile(ctx, &s)
+		if c == r.o.Concurrency && r.o.profiles(StageInvite1) {
+			profile = r.startProfile(ctx, &s, r.o.Duration)
 		}
 		r.measureCommands(ctx, &s, r.o.commandLoad(c), func(ctx context.Context, seq int) error {
 			_, _, err := r.api.invite(ctx, inviteBody([]string{r.email(prefix, seq)}))
@@ -134,16 +134,16 @@ func describeLoad(spec loadSpec) string {
 }
 
 // startProfile asks the portal's pprof listener for a CPU profile as long
-// as the stage's load and writes it to --cpuprofile; the returned function
-// waits for it.
-func (r *runner) startProfile(ctx context.Context, s *Stage) func() {
+// as the stage's load (10 s when that has no length) and writes it to
+// --cpuprofile; the returned function waits for it.
+func (r *runner) startProfile(ctx context.Context, s *Stage, length time.Duration) func() {
 	if r.pprofURL == "" {
 		s.note("no CPU profile: the portal has no pprof listener (PORTAL_PPROF_ADDR; with --url give --pprof-url)")
 		return nil
 	}
 	seconds := 10
-	if r.o.Duration > 0 {
-		seconds = max(1, int(math.Ceil(r.o.Duration.Seconds())))
+	if length > 0 {
+		seconds = max(1, int(math.Ceil(length.Seconds())))
 	}
 	done := make(chan struct{})
 	var outcome string // written before done is closed, read after

@@ -127,9 +127,16 @@ func (r *runner) stageLag(ctx context.Context) {
 		s.figure("catchUpBeforeS", took.Seconds())
 	}
 	probe := &lagProbe{r: r}
+	var profile func()
+	if r.o.profiles(StageLag) {
+		profile = r.startProfile(ctx, &s, spec.Duration)
+	}
 	cpu0 := r.cpuNow()
 	res := r.load(ctx, &s, spec, probe.op("lag"))
 	r.account(ctx, &s, cpu0, r.cpuNow(), res)
+	if profile != nil {
+		profile()
+	}
 	if probe.routeMissing.Load() {
 		s = Stage{Name: s.Name, Kind: s.Kind, Status: StatusNotAvailable, Reason: "the Users page went away during the stage (route not found or read models not configured)"}
 		r.add(s)
@@ -237,12 +244,19 @@ func (r *runner) stageMemory(ctx context.Context) {
 	spec := loadSpec{Concurrency: lagInFlight(rate, r.o.Concurrency), Rate: rate, Duration: r.o.MemoryDuration}
 	r.logf("%s: InviteUsers (1 address), %s; RSS sampled throughout", s.Name, describeLoad(spec))
 	from, _ := r.sampler.take()
+	var profile func()
+	if r.o.profiles(StageMemory) {
+		profile = r.startProfile(ctx, &s, spec.Duration)
+	}
 	cpu0 := r.cpuNow()
 	res := r.load(ctx, &s, spec, func(ctx context.Context, seq int) error {
 		_, _, err := r.api.invite(ctx, inviteBody([]string{r.email("mem", seq)}))
 		return err
 	})
 	to, _ := r.sampler.take()
+	if profile != nil {
+		profile()
+	}
 	r.account(ctx, &s, cpu0, r.cpuNow(), res)
 	window := between(r.sampler.snapshot(), from.At, to.At)
 	if len(window) < 3 {

@@ -76,8 +76,10 @@ type Options struct {
 	// Out is the JSON results file.
 	Out string
 	// CPUProfile, when set, receives a pprof CPU profile of the portal
-	// taken during the invite1 stage.
-	CPUProfile string
+	// taken during CPUProfileStage: invite1 (at Concurrency, the default),
+	// lag or memory, for that stage's whole length.
+	CPUProfile      string
+	CPUProfileStage string
 	// Stages selects stages by name; all when empty.
 	Stages []string
 
@@ -191,12 +193,29 @@ func (o Options) validate() error {
 	if o.Out == "" {
 		bad("--out must name a file")
 	}
+	if o.CPUProfileStage != "" && !slices.Contains(profiledStages, o.CPUProfileStage) {
+		bad("--cpuprofile-stage %q: want one of %s", o.CPUProfileStage, strings.Join(profiledStages, ", "))
+	}
 	for _, s := range o.Stages {
 		if !slices.Contains(AllStages, s) {
 			bad("unknown stage %q (stages: %s)", s, strings.Join(AllStages, ", "))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// profiledStages are the stages a CPU profile can be taken of.
+var profiledStages = []string{StageInvite1, StageLag, StageMemory}
+
+// profiles reports whether the CPU profile is to be taken during stage.
+func (o Options) profiles(stage string) bool {
+	if o.CPUProfile == "" {
+		return false
+	}
+	if o.CPUProfileStage == "" {
+		return stage == StageInvite1
+	}
+	return o.CPUProfileStage == stage
 }
 
 // runs reports whether stage is selected.
