@@ -55,6 +55,41 @@ func (s *CheckpointStore) Load(ctx context.Context, name string) (position uint6
 	return uint64(doc.Position), true, nil
 }
 
+// LoadMany returns the saved positions of those of names that have one,
+// in one query (see Versions.ActiveAll: the collection holds one small
+// document per consumer, so even a scanned {_id: {$in: …}} is cheap).
+func (s *CheckpointStore) LoadMany(ctx context.Context, names []string) (map[string]uint64, error) {
+	docs, err := findIn[checkpointDoc](ctx, s.coll, names)
+	if err != nil {
+		return nil, fmt.Errorf("mongodb: load checkpoints %q: %w", names, err)
+	}
+	out := make(map[string]uint64, len(docs))
+	for _, d := range docs {
+		if d.Position < 0 {
+			return nil, fmt.Errorf("mongodb: checkpoint %q holds a negative position %d", d.Name, d.Position)
+		}
+		out[d.Name] = uint64(d.Position)
+	}
+	return out, nil
+}
+
+// findIn returns the documents of coll whose _id is one of ids (none for
+// no ids: the servers refuse an $in of null).
+func findIn[T any](ctx context.Context, coll *mongo.Collection, ids []string) ([]T, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	cur, err := coll.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
+	if err != nil {
+		return nil, err
+	}
+	var docs []T
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, err
+	}
+	return docs, nil
+}
+
 // Save records position for name unless a higher one is already stored.
 func (s *CheckpointStore) Save(ctx context.Context, name string, position uint64) error {
 	if name == "" {

@@ -74,3 +74,29 @@ func TestCheckpointConcurrentSavesKeepTheHighest(t *testing.T) {
 		t.Fatalf("Load = %d, %v, %v; want %d", pos, ok, err, want)
 	}
 }
+
+func TestCheckpointLoadManyMatchesLoad(t *testing.T) {
+	ctx := testContext(t)
+	store := mongodb.NewCheckpointStore(testDB(t))
+	for name, pos := range map[string]uint64{"users/users/1": 10, "audit/audit/1": 0, "mail": 99} {
+		if err := store.Save(ctx, name, pos); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := store.LoadMany(ctx, []string{"users/users/1", "audit/audit/1", "never-saved"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]uint64{"users/users/1": 10, "audit/audit/1": 0}
+	if len(got) != len(want) {
+		t.Fatalf("LoadMany = %v, want %v (the unsaved name absent, mail not asked for)", got, want)
+	}
+	for name, pos := range want {
+		if p, ok := got[name]; !ok || p != pos {
+			t.Errorf("LoadMany[%q] = %d, %v; want %d", name, p, ok, pos)
+		}
+	}
+	if got, err := store.LoadMany(ctx, nil); err != nil || len(got) != 0 {
+		t.Errorf("LoadMany(nil) = %v, %v; want none", got, err)
+	}
+}

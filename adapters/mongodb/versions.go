@@ -84,6 +84,24 @@ func (v *Versions) Active(ctx context.Context, base string) (active Active, foun
 	return active, true, nil
 }
 
+// ActiveAll returns the active version of each of bases that has one, in
+// one query: a reader that needs several (the consistency position takes
+// the lowest checkpoint of every read model's active version) makes one
+// round trip instead of one each. The collection holds one small document
+// per read model, so the query is cheap even where {_id: {$in: …}} is a
+// scan (FerretDB v1).
+func (v *Versions) ActiveAll(ctx context.Context, bases []string) (map[string]Active, error) {
+	docs, err := findIn[Active](ctx, v.coll, bases)
+	if err != nil {
+		return nil, fmt.Errorf("mongodb: active versions of %q: %w", bases, err)
+	}
+	out := make(map[string]Active, len(docs))
+	for _, a := range docs {
+		out[a.ReadModel] = a
+	}
+	return out, nil
+}
+
 // Switch makes version the active one of base. Switching to the version
 // already active is a no-op; to an earlier one, ErrVersionBehind.
 func (v *Versions) Switch(ctx context.Context, base string, version int) error {

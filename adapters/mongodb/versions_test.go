@@ -65,3 +65,24 @@ func TestVersionsSwitchForwardOnly(t *testing.T) {
 		t.Error("audit has an active version it never switched to")
 	}
 }
+
+func TestVersionsActiveAllMatchesActive(t *testing.T) {
+	ctx := testContext(t)
+	v := mongodb.NewVersions(testDB(t), newFakeClock().Now)
+	for base, ver := range map[string]int{"users": 3, "audit": 1, "invitations": 2} {
+		if err := v.Switch(ctx, base, ver); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := v.ActiveAll(ctx, []string{"users", "audit", "unknown"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got["users"].Version != 3 || got["audit"].Version != 1 {
+		t.Fatalf("ActiveAll = %+v; want users 3 and audit 1 only (unknown has none, invitations not asked for)", got)
+	}
+	one, _, err := v.Active(ctx, "users")
+	if err != nil || one != got["users"] {
+		t.Errorf("Active(users) = %+v, %v; ActiveAll gave %+v", one, err, got["users"])
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -58,15 +59,18 @@ type MongoReader struct {
 	checkpoints *mongodb.CheckpointStore
 	opts        ReaderOptions
 	cache       *rowCache
+	stamps      freshReads[ref] // org stamp reads, by rowCache key
 
 	strategyMu sync.Mutex
 	strategy   Strategy // resolved; StrategyAuto until asked
 
+	// The reader state (active versions and the position), shared by
+	// concurrent callers and reused for PositionTTL.
 	posMu   sync.Mutex
 	posAt   time.Time // when the read that gave posLast began
-	posLast uint64
+	posLast readerState
 	posRead *positionRead // in flight, nil when none
-	// posReads counts the position reads made, for tests.
+	// posReads counts the state reads made, for tests.
 	posReads atomic.Int64
 }
 
@@ -74,20 +78,21 @@ type MongoReader struct {
 // Every read with a consistency token polls Position until it passes the
 // token, so the TTL is latency added to such reads (up to one TTL after
 // the checkpoint moved), and 1/TTL bounds the position reads per second
-// however many requests wait: a read is six lookups by _id, about 3 ms of
-// the database's time on the embedded server, so 10 ms keeps it under a
-// third of a core while the commands-to-Users-page budget is 250 ms.
+// however many requests wait: a read is two small queries (the active
+// versions, then their checkpoints; it was six lookups by _id, about 3 ms
+// of the embedded server's time, before), so 10 ms keeps it well under a
+// tenth of a core while the commands-to-Users-page budget is 250 ms.
 const DefaultPositionTTL = 10 * time.Millisecond
 
 // positionReadTimeout bounds one position read, which the callers that
 // wait for it share.
 const positionReadTimeout = 10 * time.Second
 
-// positionRead is a position read in flight, which concurrent callers
-// wait for rather than each reading.
+// positionRead is a state read in flight, which concurrent callers wait
+// for rather than each reading.
 type positionRead struct {
 	done chan struct{}
-	pos  uint64
+	st   readerState
 	err  error
 }
 
@@ -132,7 +137,19 @@ func (r *MongoReader) usersStrategy(ctx context.Context) (Strategy, error) {
 }
 
 // active returns the version serving reads of base; 0 before the first.
+// For the read models Position covers it is taken from the shared state
+// read (readState), at most PositionTTL old: a Users page costs no lookup
+// of its own for it. A version a rebuild replaced stays readable for a
+// while after the switch (projections drops only the ones before it), so
+// an answer that old still reads a complete collection.
 func (r *MongoReader) active(ctx context.Context, base string) (int, error) {
+	if slices.Contains(r.opts.Projections, base) {
+		st, err := r.state(ctx)
+		if err != nil {
+			return 0, err
+		}
+		return st.actives[base], nil
+	}
 	a, found, err := r.versions.Active(ctx, base)
 	if err != nil {
 		return 0, readErr("active version of "+base, err)
@@ -149,11 +166,26 @@ func (r *MongoReader) active(ctx context.Context, base string) (int, error) {
 // token cost one read per TTL between them. A reused answer is never
 // wrong, only late: checkpoints only move forward.
 func (r *MongoReader) Position(ctx context.Context) (uint64, error) {
+	st, err := r.state(ctx)
+	return st.pos, err
+}
+
+// readerState is what one read of the read models' bookkeeping finds: the
+// active version of each projection Position covers (absent before its
+// first), and the lowest checkpoint among those versions.
+type readerState struct {
+	actives map[string]int
+	pos     uint64
+}
+
+// state returns the reader state, reused for PositionTTL and read once
+// for concurrent callers (see Position).
+func (r *MongoReader) state(ctx context.Context) (readerState, error) {
 	r.posMu.Lock()
 	if !r.posAt.IsZero() && time.Since(r.posAt) < r.opts.PositionTTL {
-		pos := r.posLast
+		st := r.posLast
 		r.posMu.Unlock()
-		return pos, nil
+		return st, nil
 	}
 	read := r.posRead
 	if read == nil {
@@ -164,53 +196,60 @@ func (r *MongoReader) Position(ctx context.Context) (uint64, error) {
 	r.posMu.Unlock()
 	select {
 	case <-read.done:
-		return read.pos, read.err
+		return read.st, read.err
 	case <-ctx.Done():
-		return 0, ctx.Err()
+		return readerState{}, ctx.Err()
 	}
 }
 
-// readPosition makes the read that Position's callers wait for, on a
+// readPosition makes the read that state's callers wait for, on a
 // goroutine of its own: a caller that gives up must not fail the others.
 func (r *MongoReader) readPosition(ctx context.Context, read *positionRead) {
 	ctx, cancel := context.WithTimeout(ctx, positionReadTimeout)
 	defer cancel()
 	began := time.Now()
 	r.posReads.Add(1)
-	read.pos, read.err = r.lowestCheckpoint(ctx)
+	read.st, read.err = r.readState(ctx)
 	r.posMu.Lock()
 	r.posRead = nil
 	if read.err == nil && began.After(r.posAt) {
-		r.posAt, r.posLast = began, read.pos
+		r.posAt, r.posLast = began, read.st
 	}
 	r.posMu.Unlock()
 	close(read.done)
 }
 
-// lowestCheckpoint reads the checkpoint of each projection's active
-// version and returns the lowest.
-func (r *MongoReader) lowestCheckpoint(ctx context.Context) (uint64, error) {
-	lowest := uint64(0)
-	for i, name := range r.opts.Projections {
-		version, err := r.active(ctx, name)
-		if err != nil {
-			return 0, err
-		}
-		pos := uint64(0)
-		if version > 0 {
-			p, ok, err := r.checkpoints.Load(ctx, projections.CheckpointName(name, name, version))
-			if err != nil {
-				return 0, readErr("checkpoint of "+name, err)
-			}
-			if ok {
-				pos = p
-			}
-		}
-		if i == 0 || pos < lowest {
-			lowest = pos
+// readState reads the active versions, then their checkpoints: two
+// queries whatever the number of projections (their collections hold one
+// small document per read model or consumer).
+func (r *MongoReader) readState(ctx context.Context) (readerState, error) {
+	names := r.opts.Projections
+	actives, err := r.versions.ActiveAll(ctx, names)
+	if err != nil {
+		return readerState{}, readErr("active versions", err)
+	}
+	st := readerState{actives: make(map[string]int, len(names))}
+	checkpoints := make([]string, 0, len(names))
+	for _, name := range names {
+		if a, ok := actives[name]; ok && a.Version > 0 {
+			st.actives[name] = a.Version
+			checkpoints = append(checkpoints, projections.CheckpointName(name, name, a.Version))
 		}
 	}
-	return lowest, nil
+	saved, err := r.checkpoints.LoadMany(ctx, checkpoints)
+	if err != nil {
+		return readerState{}, readErr("checkpoints", err)
+	}
+	for i, name := range names {
+		pos := uint64(0)
+		if v := st.actives[name]; v > 0 {
+			pos = saved[projections.CheckpointName(name, name, v)]
+		}
+		if i == 0 || pos < st.pos {
+			st.pos = pos
+		}
+	}
+	return st, nil
 }
 
 // User implements Reader.

@@ -266,17 +266,27 @@ func statusIndex(s UserStatus) int {
 // orgRows returns the rows of org in version, from the cache while the
 // org stamp has not moved, refreshed (rowCache) when it has.
 func (r *MongoReader) orgRows(ctx context.Context, version int, org domain.OrgID) ([]*User, error) {
-	var stamp ref
-	err := mongodb.Collection(r.db, UsersBase+lookupSuffix, version).FindOne(ctx, bson.D{{Key: "_id", Value: orgKey(org)}}).Decode(&stamp)
-	if err != nil && !isNoDocuments(err) {
-		return nil, readErr("org stamp", err)
+	// The version is part of the key: rows cached from the version a
+	// rebuild replaced are never patched into the new one.
+	key := mongodb.CollectionName(UsersBase, version) + "/" + string(org)
+	// Concurrent readers of the organization share the stamp read, each
+	// one begun after it asked (freshReads): under load that is one read
+	// of the stamp at a time instead of one per page.
+	stamps := mongodb.Collection(r.db, UsersBase+lookupSuffix, version)
+	stamp, err := r.stamps.read(ctx, key, func(ctx context.Context) (ref, error) {
+		var stamp ref
+		err := stamps.FindOne(ctx, bson.D{{Key: "_id", Value: orgKey(org)}}).Decode(&stamp)
+		if err != nil && !isNoDocuments(err) {
+			return ref{}, readErr("org stamp", err)
+		}
+		return stamp, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if stamp.Position == 0 {
 		return nil, nil // no row ever
 	}
-	// The version is part of the key: rows cached from the version a
-	// rebuild replaced are never patched into the new one.
-	key := mongodb.CollectionName(UsersBase, version) + "/" + string(org)
 	coll := mongodb.Collection(r.db, UsersBase, version)
 	return r.cache.rows(ctx, key, stamp, rowSource{
 		org: org,
