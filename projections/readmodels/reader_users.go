@@ -199,14 +199,60 @@ func afterFilter(field string, nullable, desc bool, c *cursor) bson.D {
 }
 
 // usersCached answers from the organization's rows in memory, current as
-// of the org stamp. It keeps only the page's rows while it goes through
-// them (they are shared, and an organization has thousands): the counts
-// need every row, the page only the first limit+1 in order.
+// of the org stamp: a search through the rows' search index, anything
+// else by going through every row (usersFromRows).
 func (r *MongoReader) usersCached(ctx context.Context, version int, q UsersQuery, field string, after *cursor, limit int) (UsersPage, error) {
 	rows, err := r.orgRows(ctx, version, q.OrgID)
 	if err != nil {
 		return UsersPage{}, err
 	}
+	var idx *searchIndex
+	if q.Q != "" {
+		idx = r.cache.indexOf(rows)
+	}
+	return usersFromRows(rows, idx, q, field, after, limit), nil
+}
+
+// usersFromRows answers q from rows, an organization's rows sorted by
+// _id, and idx, their search index (nil for none). A search (q) goes
+// through only the rows its prefix matches: a range of each order of the
+// index, which overlap where both a row's email and its name match, so
+// the rows of the name range whose email matched are left out. It hands
+// them to usersScan, which finds them all matching and answers as it
+// would from every row: the page and counts do not depend on the order of
+// the rows it is given. Without q, or without an index, it scans every
+// row; the counts then need every row anyway.
+func usersFromRows(rows []*User, idx *searchIndex, q UsersQuery, field string, after *cursor, limit int) UsersPage {
+	prefix := strings.ToLower(q.Q)
+	if prefix == "" || idx == nil {
+		return usersScan(rows, q, field, after, limit)
+	}
+	byEmail, byName := idx.matching(prefix)
+	matched := byEmail // shared, as rows are: usersScan does not change it
+	switch {
+	case len(byEmail) == 0:
+		matched = byName // no row's email matches: none is in both
+	case len(byName) > 0:
+		matched = make([]*User, len(byEmail), len(byEmail)+len(byName))
+		copy(matched, byEmail)
+		for _, u := range byName {
+			if !strings.HasPrefix(u.NormalizedEmail, prefix) {
+				matched = append(matched, u)
+			}
+		}
+	}
+	return usersScan(matched, q, field, after, limit)
+}
+
+// usersScan answers q from rows, each once and in any order, by going
+// through every one: every row of the organization for a query without a
+// search, the ones a search matched otherwise (usersFromRows); and the
+// reference the search index's tests compare with. It keeps only the
+// page's rows while it goes through them (they are shared, and an
+// organization has thousands): the counts need every row, the page only
+// the first limit+1 in order. The order is total (ties go by _id), so the
+// page is the same whatever order the rows come in.
+func usersScan(rows []*User, q UsersQuery, field string, after *cursor, limit int) UsersPage {
 	prefix := strings.ToLower(q.Q)
 	page := UsersPage{Items: []User{}, Counts: zeroCounts()}
 	var counts [4]int // by statusIndex; a map update per row costs more than the rest of the loop
@@ -245,7 +291,7 @@ func (r *MongoReader) usersCached(ctx context.Context, version int, q UsersQuery
 	for _, u := range top {
 		page.Items = append(page.Items, *u)
 	}
-	return page, nil
+	return page
 }
 
 // statusIndex is the index of s in UserStatuses, -1 for none.
