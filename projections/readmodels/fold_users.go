@@ -246,14 +246,14 @@ func (f usersFold) change(org domain.OrgID, id string, edit func(u *User, exists
 }
 
 // stamp moves the org stamp forward to pos, listing row id as changed
-// there (see recentRows).
+// there in the organization's change list (see recentRows, changesKey).
 func (f usersFold) stamp(org domain.OrgID, id string, pos int64) {
 	stamp, ok := f.refs.get(orgKey(org))
 	if ok && stamp.Position >= pos {
 		return
 	}
 	key, storable := rowKey(org, id)
-	f.refs.put(orgKey(org), ref{ID: orgKey(org), Position: pos, Recent: stamp.Recent.add(stamp.Position, pos, key, storable)})
+	f.setStamp(org, pos, f.changes(org, stamp).add(stamp.Position, pos, key, storable))
 }
 
 // catchUp moves the org stamp forward to pos, a row's position that the
@@ -262,8 +262,31 @@ func (f usersFold) stamp(org domain.OrgID, id string, pos int64) {
 // reload them all.
 func (f usersFold) catchUp(org domain.OrgID, pos int64) {
 	if stamp, ok := f.refs.get(orgKey(org)); !ok || stamp.Position < pos {
-		f.refs.put(orgKey(org), ref{ID: orgKey(org), Position: pos, Recent: &recentRows{from: pos}})
+		f.setStamp(org, pos, &recentRows{from: pos})
 	}
+}
+
+// setStamp writes the change list, then the stamp, both at pos. Live apply
+// writes the stamp after every other document of a flush (it is "late"),
+// so a reader that sees the stamp at pos finds the list at pos or later.
+func (f usersFold) setStamp(org domain.OrgID, pos int64, changes *recentRows) {
+	f.refs.put(changesKey(org), ref{ID: changesKey(org), Position: pos, Recent: changes})
+	f.refs.put(orgKey(org), ref{ID: orgKey(org), Position: pos})
+}
+
+// changes is the change list that belongs to stamp: the list's document
+// when it is at the stamp's position, or the list a stamp written before
+// the list had a document of its own carries. Anything else (the list
+// written, the stamp lost with a crash between the two) is nil, which
+// recentRows.add restarts complete from the stamp's position.
+func (f usersFold) changes(org domain.OrgID, stamp ref) *recentRows {
+	if stamp.Recent != nil {
+		return stamp.Recent
+	}
+	if list, ok := f.refs.get(changesKey(org)); ok && list.Position == stamp.Position {
+		return list.Recent
+	}
+	return nil
 }
 
 // withdraw ends the pending state of a row whose invitation or

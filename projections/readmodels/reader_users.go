@@ -202,15 +202,11 @@ func afterFilter(field string, nullable, desc bool, c *cursor) bson.D {
 // of the org stamp: a search through the rows' search index, anything
 // else by going through every row (usersFromRows).
 func (r *MongoReader) usersCached(ctx context.Context, version int, q UsersQuery, field string, after *cursor, limit int) (UsersPage, error) {
-	rows, err := r.orgRows(ctx, version, q.OrgID)
+	org, err := r.orgRows(ctx, version, q.OrgID)
 	if err != nil {
 		return UsersPage{}, err
 	}
-	var idx *searchIndex
-	if q.Q != "" {
-		idx = r.cache.indexOf(rows)
-	}
-	return usersFromRows(rows, idx, q, field, after, limit), nil
+	return usersFromRows(org.rows, &org.search, q, field, after, limit), nil
 }
 
 // usersFromRows answers q from rows, an organization's rows sorted by
@@ -309,9 +305,13 @@ func statusIndex(s UserStatus) int {
 	return -1
 }
 
-// orgRows returns the rows of org in version, from the cache while the
-// org stamp has not moved, refreshed (rowCache) when it has.
-func (r *MongoReader) orgRows(ctx context.Context, version int, org domain.OrgID) ([]*User, error) {
+// noRows is the rows of an organization without any.
+var noRows = &orgRows{}
+
+// orgRows returns the rows of org in version and their search index, from
+// the cache while the org stamp has not moved, refreshed (rowCache) when
+// it has. The result is shared: callers must not change it.
+func (r *MongoReader) orgRows(ctx context.Context, version int, org domain.OrgID) (*orgRows, error) {
 	// The version is part of the key: rows cached from the version a
 	// rebuild replaced are never patched into the new one.
 	key := mongodb.CollectionName(UsersBase, version) + "/" + string(org)
@@ -331,7 +331,7 @@ func (r *MongoReader) orgRows(ctx context.Context, version int, org domain.OrgID
 		return nil, err
 	}
 	if stamp.Position == 0 {
-		return nil, nil // no row ever
+		return noRows, nil // no row ever
 	}
 	coll := mongodb.Collection(r.db, UsersBase, version)
 	return r.cache.rows(ctx, key, stamp, rowSource{
@@ -341,6 +341,17 @@ func (r *MongoReader) orgRows(ctx context.Context, version int, org domain.OrgID
 			return decodeAll[User](ctx, "users", cur, err)
 		},
 		byID: func(ctx context.Context, ids []string) ([]User, error) { return findByIDs(ctx, coll, ids) },
+		changes: func(ctx context.Context, at int64) (*recentRows, error) {
+			var list ref
+			err := stamps.FindOne(ctx, bson.D{{Key: "_id", Value: changesKey(org)}}).Decode(&list)
+			if err != nil && !isNoDocuments(err) {
+				return nil, readErr("org change list", err)
+			}
+			if list.Position < at {
+				return nil, nil // behind the stamp (never written so): reload
+			}
+			return list.Recent, nil
+		},
 	})
 }
 
@@ -476,7 +487,7 @@ func (r *MongoReader) InvitedBy(ctx context.Context, org domain.OrgID, user doma
 		if err != nil {
 			return nil, err
 		}
-		for _, u := range rows {
+		for _, u := range rows.rows {
 			if u.InvitedBy != nil && u.InvitedBy.UserID == user {
 				out = append(out, *u)
 			}

@@ -19,9 +19,10 @@ type ref struct {
 	// Position is, for an org stamp, the last position that changed a
 	// document of the organization (see orgKey).
 	Position int64 `bson:"position,omitempty"`
-	// Recent is, for an org stamp, which rows changed lately (see
-	// recentRows); nil on stamps written before it existed, whose readers
-	// reload the whole organization.
+	// Recent is, for an organization's change list (changesKey), which
+	// rows changed lately (see recentRows). Org stamps written before the
+	// list had a document of its own carry it too; nil on stamps written
+	// before it existed, whose readers reload the whole organization.
 	Recent *recentRows `bson:"recent,omitempty"`
 }
 
@@ -34,10 +35,21 @@ func registrationKey(id domain.RegistrationID) string { return "registration:" +
 // orgKey is the org stamp: the users projection moves it forward whenever
 // a row of the organization changes, after the row is written, so a reader
 // that cached the organization's rows can tell by one _id read whether
-// they are still current.
+// they are still current. The stamp is a position alone (stamps written
+// before changesKey existed also carry the change list).
 func orgKey(id domain.OrgID) string { return orgKeyPrefix + string(id) }
 
 const orgKeyPrefix = "org:"
+
+// changesKey is the organization's change list (Position and Recent),
+// which tells a reader whose rows are behind the stamp which rows to
+// fetch again. It is a document of its own, written before the stamp,
+// because every Users page reads the stamp, and only a reader that is
+// behind needs the list: a stamp with a 256-entry list is about 10 KiB,
+// which FerretDB decodes whole on every read.
+func changesKey(id domain.OrgID) string { return changesKeyPrefix + string(id) }
+
+const changesKeyPrefix = "changes:"
 
 // personRef names a user by id and, when the projection has seen them
 // join, email.

@@ -21,10 +21,11 @@ const patchMin = 32
 
 // rowCache keeps the Users rows of recently read organizations, each
 // tagged with the org stamp it was loaded at. A reader checks the stamp
-// (one read by _id) and refreshes the organization only when a row of it
-// changed: it fetches by _id the rows the stamp lists as changed since
-// (recentRows) and patches its copy, or, when the list does not reach back
-// that far or names too many rows, reloads the organization. On FerretDB
+// (one read by _id of a small document) and refreshes the organization
+// only when a row of it changed: it reads the organization's change list
+// (recentRows, one more read by _id), fetches by _id the rows it lists as
+// changed since and patches its copy, or, when the list does not reach
+// back that far or names too many rows, reloads the organization. On FerretDB
 // every query other than by _id decodes the whole collection, so this
 // turns a Users page from a scan into a few lookups while the organization
 // changes, and into one lookup while it does not.
@@ -33,7 +34,9 @@ const patchMin = 32
 // after reading stamp S hold at least everything up to S; a later change
 // moves the stamp and the next read refreshes. Rows fetched after reading
 // the stamp may be newer than it; the stamp that covers them lists them
-// again, so a later refresh fetches them again.
+// again, so a later refresh fetches them again. The change list is
+// written before the stamp, so a reader that found the stamp at S finds
+// the list at S or later.
 type rowCache struct {
 	// max bounds the rows kept across organizations, counted as rows
 	// whatever they weigh: a cached row is its document (hundreds of
@@ -53,12 +56,8 @@ type rowCache struct {
 	fullLoads atomic.Int64
 	patches   atomic.Int64
 
-	mu   sync.Mutex
-	orgs map[string]*orgRows
-	// byRows finds the stored orgRows whose rows a reader holds (indexOf),
-	// by the address of their first element: every load and patch builds
-	// a new array, so no two stored slices share it.
-	byRows   map[**User]*orgRows
+	mu       sync.Mutex
+	orgs     map[string]*orgRows
 	total    int
 	inflight map[string]*rowLoad
 }
@@ -79,11 +78,10 @@ type orgRows struct {
 }
 
 type rowLoad struct {
-	done   chan struct{}
-	stamp  int64
-	rows   []*User
-	search searchIndex
-	err    error
+	done  chan struct{}
+	stamp int64
+	got   *orgRows
+	err   error
 }
 
 // rowSource reads one organization's rows from the database.
@@ -94,27 +92,32 @@ type rowSource struct {
 	// byID reads the rows with these ids (sorted, distinct) that exist,
 	// in that order.
 	byID func(ctx context.Context, ids []string) ([]User, error)
+	// changes reads the organization's change list (see changesKey), for
+	// a stamp that does not carry its own; nil when it is not at the
+	// stamp's position or later (then the rows are reloaded). Only a
+	// refresh that could patch reads it.
+	changes func(ctx context.Context, stamp int64) (*recentRows, error)
 }
 
 func newRowCache(max int) *rowCache {
-	return &rowCache{max: max, patchMin: patchMin, orgs: map[string]*orgRows{}, byRows: map[**User]*orgRows{}, inflight: map[string]*rowLoad{}}
+	return &rowCache{max: max, patchMin: patchMin, orgs: map[string]*orgRows{}, inflight: map[string]*rowLoad{}}
 }
 
-// rows returns the rows of key at stamp, refreshing them from src (once
-// for concurrent callers) when the cached ones are older. The slice is
-// shared: callers must not change it.
-func (c *rowCache) rows(ctx context.Context, key string, stamp ref, src rowSource) ([]*User, error) {
+// rows returns the rows of key at stamp, with their search index,
+// refreshing them from src (once for concurrent callers) when the cached
+// ones are older. The result is shared: callers must not change it.
+func (c *rowCache) rows(ctx context.Context, key string, stamp ref, src rowSource) (*orgRows, error) {
 	c.mu.Lock()
 	cached := c.orgs[key]
 	if cached != nil && cached.stamp >= stamp.Position {
 		c.mu.Unlock()
-		return cached.rows, nil
+		return cached, nil
 	}
 	if l := c.inflight[key]; l != nil && l.stamp >= stamp.Position {
 		c.mu.Unlock()
 		select {
 		case <-l.done:
-			return l.rows, l.err
+			return l.got, l.err
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
@@ -126,30 +129,35 @@ func (c *rowCache) rows(ctx context.Context, key string, stamp ref, src rowSourc
 	// Other callers wait for this load: a cancelled first caller must not
 	// fail them.
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), loadTimeout)
-	l.rows, l.search, l.err = c.refresh(lctx, cached, stamp, src)
+	l.got, l.err = c.refresh(lctx, cached, stamp, src)
 	cancel()
+	close(l.done)
 
-	// Stored before the waiters wake, so that they find the search index
-	// of the rows they get (indexOf).
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.inflight[key] == l {
 		delete(c.inflight, key)
 	}
 	if l.err == nil {
-		c.store(key, &orgRows{stamp: stamp.Position, rows: l.rows, search: l.search})
+		c.store(key, l.got)
 	}
-	c.mu.Unlock()
-	close(l.done)
-	return l.rows, l.err
+	return l.got, l.err
 }
 
 // refresh brings cached (nil when there is none) to stamp: by patching
-// when the stamp lists every change since cached and they are few, by a
-// full load otherwise. It brings the search index along: merged from
+// when the change list covers every change since cached and they are few,
+// by a full load otherwise. The search index comes along: merged from
 // cached's on a patch, sorted anew on a full load (see searchIndex).
-func (c *rowCache) refresh(ctx context.Context, cached *orgRows, stamp ref, src rowSource) ([]*User, searchIndex, error) {
+func (c *rowCache) refresh(ctx context.Context, cached *orgRows, stamp ref, src rowSource) (*orgRows, error) {
 	if cached != nil && !c.fullOnly {
-		keys, complete := stamp.Recent.since(cached.stamp)
+		recent := stamp.Recent
+		if recent == nil && src.changes != nil {
+			var err error
+			if recent, err = src.changes(ctx, stamp.Position); err != nil {
+				return nil, err
+			}
+		}
+		keys, complete := recent.since(cached.stamp)
 		if complete && len(keys) <= c.patchLimit(len(cached.rows)) {
 			ids := make([]string, len(keys))
 			for i, k := range keys {
@@ -157,15 +165,19 @@ func (c *rowCache) refresh(ctx context.Context, cached *orgRows, stamp ref, src 
 			}
 			changed, err := src.byID(ctx, ids)
 			if err != nil {
-				return nil, searchIndex{}, err
+				return nil, err
 			}
 			c.patches.Add(1)
-			return patchRows(cached.rows, ids, changed), cached.search.patch(cached.rows, ids, changed), nil
+			return &orgRows{
+				stamp:  stamp.Position,
+				rows:   patchRows(cached.rows, ids, changed),
+				search: cached.search.patch(cached.rows, ids, changed),
+			}, nil
 		}
 	}
 	loaded, err := src.all(ctx)
 	if err != nil {
-		return nil, searchIndex{}, err
+		return nil, err
 	}
 	c.fullLoads.Add(1)
 	rows := make([]*User, len(loaded))
@@ -173,7 +185,7 @@ func (c *rowCache) refresh(ctx context.Context, cached *orgRows, stamp ref, src 
 		rows[i] = &loaded[i]
 	}
 	slices.SortFunc(rows, func(a, b *User) int { return strings.Compare(a.ID, b.ID) })
-	return rows, newSearchIndex(rows), nil
+	return &orgRows{stamp: stamp.Position, rows: rows, search: newSearchIndex(rows)}, nil
 }
 
 // patchLimit is the most changed rows a refresh of an organization of n
@@ -208,7 +220,8 @@ func (c *rowCache) store(key string, o *orgRows) {
 		if old.stamp > o.stamp {
 			return
 		}
-		c.drop(key, old)
+		c.total -= len(old.rows)
+		delete(c.orgs, key)
 	}
 	if len(o.rows) > c.max {
 		return // larger than the whole cache: read through
@@ -217,43 +230,11 @@ func (c *rowCache) store(key string, o *orgRows) {
 		if c.total+len(o.rows) <= c.max {
 			break
 		}
-		c.drop(k, other)
+		c.total -= len(other.rows)
+		delete(c.orgs, k)
 	}
 	c.orgs[key] = o
 	c.total += len(o.rows)
-	if len(o.rows) > 0 {
-		c.byRows[&o.rows[0]] = o
-	}
-}
-
-// drop forgets o, stored under key.
-func (c *rowCache) drop(key string, o *orgRows) {
-	c.total -= len(o.rows)
-	delete(c.orgs, key)
-	if len(o.rows) > 0 {
-		delete(c.byRows, &o.rows[0])
-	}
-}
-
-// indexOf returns the search index of rows, a slice rows returned, or nil
-// when the cache does not hold them (any more): evicted or replaced since,
-// too many to keep, or older than the copy another refresh stored first.
-// The caller then scans them; that is rare, and never costs more than the
-// scan every search made before the index.
-//
-// It looks the slice up rather than have rows return the index too, so
-// that the callers of rows that never search need not know of it.
-func (c *rowCache) indexOf(rows []*User) *searchIndex {
-	if len(rows) == 0 {
-		return nil
-	}
-	c.mu.Lock()
-	o := c.byRows[&rows[0]]
-	c.mu.Unlock()
-	if o == nil || len(o.rows) != len(rows) {
-		return nil
-	}
-	return &o.search
 }
 
 // searchIndex orders an organization's rows by the two fields a Users

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -162,21 +161,16 @@ func modelSource(model map[string]User, shuffle *rand.Rand) rowSource {
 // and their index against the rows, and returns both.
 func (o *searchOrg) read() ([]*User, *searchIndex) {
 	o.t.Helper()
-	rows, err := o.c.rows(context.Background(), "k", o.stamp, o.source())
+	got, err := o.c.rows(context.Background(), "k", o.stamp, o.source())
 	if err != nil {
 		o.t.Fatal(err)
 	}
+	rows := got.rows
 	if got, want := vals(rows), byID(values(o.model)); !reflect.DeepEqual(got, want) && !(len(got) == 0 && len(want) == 0) {
 		o.t.Fatalf("the cached rows differ from the model:\n%s", rowDiff(got, want))
 	}
-	idx := o.c.indexOf(rows)
-	if idx == nil && len(rows) > 0 {
-		o.t.Fatal("no search index for the rows the cache returned")
-	}
-	if idx != nil {
-		checkIndex(o.t, rows, idx)
-	}
-	return rows, idx
+	checkIndex(o.t, rows, &got.search)
+	return rows, &got.search
 }
 
 // checkIndex fails unless each order of idx holds the rows of rows (the
@@ -422,101 +416,33 @@ func TestPrefixRange(t *testing.T) {
 	}
 }
 
-// The cache keeps an index with each organization's rows it stores, and
-// forgets it with them: replaced by a patch, evicted, or never stored.
+// Every refresh brings the index along, a patch's merged and a full
+// load's sorted, also for an organization too large to keep.
 func TestRowCacheIndexFollowsRows(t *testing.T) {
 	ctx := context.Background()
 	rnd := rand.New(rand.NewPCG(15, 16))
 	o := newSearchOrg(t, rnd, 50)
-	first, _ := o.read()
+	_, first := o.read()
 	o.change(3)
-	patched, _ := o.read()
+	_, patched := o.read() // read checks the index against the rows
 	if o.c.patches.Load() != 1 {
 		t.Fatalf("%d patches, want 1", o.c.patches.Load())
 	}
-	if o.c.indexOf(first) != nil {
-		t.Error("the rows a patch replaced still have an index")
-	}
-	if o.c.indexOf(patched[:len(patched)-1]) != nil {
-		t.Error("a shorter slice of the rows has their index")
-	}
-	if o.c.indexOf(nil) != nil {
-		t.Error("no rows have an index")
+	if &first.byEmail[0] == &patched.byEmail[0] {
+		t.Error("the patch changed the index of the rows it replaced")
 	}
 
-	// Another organization evicts this one.
+	// Rows beyond the whole cache are read through, with an index.
 	o.c.max = 60
-	other := newSearchOrg(t, rnd, 20)
-	otherRows, err := o.c.rows(ctx, "other", other.stamp, other.source())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o.c.indexOf(otherRows) == nil || o.c.indexOf(patched) != nil {
-		t.Error("after an eviction: the stored rows have no index, or the evicted ones still have one")
-	}
-	// Rows beyond the whole cache are read through, without an index,
-	// and searched by a scan.
 	big := newSearchOrg(t, rnd, 80)
-	bigRows, err := o.c.rows(ctx, "big", big.stamp, big.source())
+	got, err := o.c.rows(ctx, "big", big.stamp, big.source())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.c.indexOf(bigRows) != nil {
-		t.Error("rows the cache did not keep have an index")
-	}
-	q := UsersQuery{OrgID: "o", Q: bigRows[0].NormalizedEmail[:min(1, len(bigRows[0].NormalizedEmail))]}
-	if got, want := usersFromRows(bigRows, nil, q, "normalizedEmail", nil, 5), usersScan(bigRows, q, "normalizedEmail", nil, 5); !reflect.DeepEqual(got, want) {
-		t.Error("without an index, the answer is not the scan's")
-	}
-	o.c.mu.Lock()
-	defer o.c.mu.Unlock()
-	if len(o.c.byRows) != len(o.c.orgs) {
-		t.Errorf("%d slices indexed for %d organizations", len(o.c.byRows), len(o.c.orgs))
-	}
-}
-
-// Readers that waited for another's refresh find the index of the rows
-// they get as the one that refreshed does: the rows are stored before
-// the waiters wake. The test holds the cache's lock, which storing takes,
-// while the refresh ends: no reader may return before it lets go.
-func TestRowCacheWaitersFindIndex(t *testing.T) {
-	rnd := rand.New(rand.NewPCG(23, 24))
-	o := newSearchOrg(t, rnd, 30)
-	release := make(chan struct{})
-	src := o.source()
-	all := src.all
-	src.all = func(ctx context.Context) ([]User, error) {
-		<-release
-		return all(ctx)
-	}
-	var wg sync.WaitGroup
-	var returned atomic.Int64
-	for range 8 {
-		wg.Go(func() {
-			rows, err := o.c.rows(context.Background(), "k", o.stamp, src)
-			returned.Add(1)
-			if err != nil {
-				t.Error(err)
-			} else if o.c.indexOf(rows) == nil {
-				t.Error("a reader got rows without their index")
-			}
-		})
-	}
-	for o.c.inflightCount() == 0 {
-		time.Sleep(time.Millisecond)
-	}
-	time.Sleep(10 * time.Millisecond) // for the others to wait
-	o.c.mu.Lock()
-	close(release)
-	time.Sleep(20 * time.Millisecond) // for the refresh to end
-	n := returned.Load()
-	o.c.mu.Unlock()
-	wg.Wait()
-	if n > 0 {
-		t.Errorf("%d readers got the rows before they were stored", n)
-	}
-	if n := o.c.fullLoads.Load(); n != 1 {
-		t.Errorf("%d loads for 8 readers, want 1", n)
+	checkIndex(t, got.rows, &got.search)
+	q := UsersQuery{OrgID: "o", Q: got.rows[0].NormalizedEmail[:min(1, len(got.rows[0].NormalizedEmail))]}
+	if a, b := usersFromRows(got.rows, &got.search, q, "normalizedEmail", nil, 5), usersScan(got.rows, q, "normalizedEmail", nil, 5); !reflect.DeepEqual(a, b) {
+		t.Error("the answer of a read-through organization is not the scan's")
 	}
 }
 
@@ -546,12 +472,12 @@ func TestUsersSearchConcurrentWithPatches(t *testing.T) {
 	for g := range 4 {
 		wg.Go(func() {
 			for i := g; i < len(versions); i += 1 + g%2 {
-				rows, err := o.c.rows(context.Background(), "k", versions[i].stamp, versions[i].src)
+				got, err := o.c.rows(context.Background(), "k", versions[i].stamp, versions[i].src)
 				if err != nil {
 					t.Error(err)
 					return
 				}
-				idx := o.c.indexOf(rows)
+				rows, idx := got.rows, &got.search
 				for _, q := range queries {
 					got := usersFromRows(rows, idx, q, "normalizedEmail", nil, 2)
 					if want := usersScan(rows, q, "normalizedEmail", nil, 2); !reflect.DeepEqual(got, want) {
@@ -587,9 +513,7 @@ func TestCachedUsersSearchAfterChanges(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.cache.indexOf(cached) == nil {
-			t.Fatalf("step %d: the cached rows have no search index", step)
-		}
+		checkIndex(t, cached.rows, &cached.search)
 		f := readFixture{rows: memTable[User]{}}
 		for _, u := range rows {
 			f.rows[u.ID] = u

@@ -2,6 +2,7 @@ package readmodels
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -217,14 +218,15 @@ func byID(rows []User) []User {
 // fresh reader's full load and against the fold.
 func (l *liveOrg) check(r *MongoReader, step string) []User {
 	l.t.Helper()
-	got, err := r.orgRows(l.ctx, l.version, l.org)
+	cached, err := r.orgRows(l.ctx, l.version, l.org)
 	if err != nil {
 		l.t.Fatalf("%s: %v", step, err)
 	}
-	full, err := NewReader(l.db, ReaderOptions{Strategy: StrategyCached}).orgRows(l.ctx, l.version, l.org)
+	fresh, err := NewReader(l.db, ReaderOptions{Strategy: StrategyCached}).orgRows(l.ctx, l.version, l.org)
 	if err != nil {
 		l.t.Fatal(err)
 	}
+	got, full := cached.rows, fresh.rows
 	if !reflect.DeepEqual(byID(vals(got)), byID(vals(full))) {
 		l.t.Fatalf("%s: the refreshed rows differ from a full load:\n%s", step, rowDiff(byID(vals(got)), byID(vals(full))))
 	}
@@ -446,8 +448,9 @@ func TestRowCacheSharesRefreshesAndCopiesOnWrite(t *testing.T) {
 			got, err := c.rows(ctx, "k", stamp, src)
 			if err != nil {
 				t.Error(err)
+				return
 			}
-			results[i] = got
+			results[i] = got.rows
 		})
 	}
 	for c.inflightCount() == 0 {
@@ -468,10 +471,11 @@ func TestRowCacheSharesRefreshesAndCopiesOnWrite(t *testing.T) {
 		next.Position += 100
 	}
 	next.Recent = r
-	got, err := c.rows(ctx, "k", next, src)
+	patched, err := c.rows(ctx, "k", next, src)
 	if err != nil {
 		t.Fatal(err)
 	}
+	got := patched.rows
 	if want := []User{{ID: "o/a", Name: "a"}, {ID: "o/b", Name: "b"}, {ID: "o/e", Name: "e2"}}; !reflect.DeepEqual(vals(got), want) {
 		t.Errorf("patched rows %v, want %v", vals(got), want)
 	}
@@ -579,5 +583,56 @@ func TestStatusIndex(t *testing.T) {
 	}
 	if statusIndex("lost") != -1 {
 		t.Error("an unknown status has an index")
+	}
+}
+
+// A stamp without its own change list is refreshed from the list's
+// document: patched when the list is at the stamp or later, reloaded when
+// it is missing or behind, and a failed read of it fails the refresh.
+func TestRowCacheReadsTheChangeListOnlyWhenBehind(t *testing.T) {
+	ctx := testContext(t)
+	var loads, listReads atomic.Int64
+	var list *recentRows
+	var listErr error
+	src := rowSource{
+		org: "o",
+		all: func(ctx context.Context) ([]User, error) {
+			loads.Add(1)
+			return []User{{ID: "o/a", Name: "a"}}, nil
+		},
+		byID: func(ctx context.Context, ids []string) ([]User, error) {
+			return []User{{ID: "o/a", Name: "a2"}}, nil
+		},
+		changes: func(ctx context.Context, stamp int64) (*recentRows, error) {
+			listReads.Add(1)
+			return list, listErr
+		},
+	}
+	c := newRowCache(100)
+	if _, err := c.rows(ctx, "k", ref{Position: 100}, src); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.rows(ctx, "k", ref{Position: 100}, src); err != nil {
+		t.Fatal(err)
+	}
+	if n := listReads.Load(); n != 0 {
+		t.Errorf("%d list reads for a first load and a read at the same stamp, want 0", n)
+	}
+
+	list = (*recentRows)(nil).add(100, 200, "a", true)
+	got, err := c.rows(ctx, "k", ref{Position: 200}, src)
+	if err != nil || c.patches.Load() != 1 || got.rows[0].Name != "a2" || listReads.Load() != 1 {
+		t.Fatalf("behind by one listed change: %v, %d patches, rows %v, %d list reads; want a patch after one list read",
+			err, c.patches.Load(), vals(got.rows), listReads.Load())
+	}
+
+	list = nil // missing, or behind the stamp
+	if _, err := c.rows(ctx, "k", ref{Position: 300}, src); err != nil || loads.Load() != 2 {
+		t.Errorf("without a list: %v, %d loads; want a reload", err, loads.Load())
+	}
+
+	listErr = errors.New("list unreadable")
+	if _, err := c.rows(ctx, "k", ref{Position: 400}, src); !errors.Is(err, listErr) {
+		t.Errorf("with the list unreadable: %v", err)
 	}
 }

@@ -20,10 +20,12 @@ import (
 // organization; under load the stamp moves once per checkpoint (every
 // 25 ms or 256 events), so at 200 changes/s 256 entries cover more than a
 // second of changes, and a reader away for longer reloads anyway. The list
-// is not free: the stamp is read with every Users page, and FerretDB
-// decodes it whole, about 0.06 ms per KiB measured on the embedded server
-// (256 entries at a typical 30 bytes each add about half a millisecond to a
-// 0.4 ms lookup). Hence a few hundred, not a few thousand.
+// is not free: every reader whose rows are behind reads it (its own
+// document, changesKey, so that the stamp every Users page reads stays
+// small), and FerretDB decodes it whole, about 0.06 ms per KiB measured on
+// the embedded server (256 entries at a typical 30 bytes each add about
+// half a millisecond to a 0.4 ms lookup). Hence a few hundred, not a few
+// thousand.
 const recentMax = 256
 
 // recentRows is the tail of an org stamp: the rows of the organization

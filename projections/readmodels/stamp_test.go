@@ -111,8 +111,9 @@ func TestRowKey(t *testing.T) {
 	}
 }
 
-// The stamp lists every row a change touched, deleted ones included, and
-// a redelivery that finds the stamp behind its rows restarts the list.
+// The change list names every row a change touched, deleted ones
+// included; the stamp is a position alone, at the list's; and a
+// redelivery that finds the stamp behind its rows restarts the list.
 func TestFoldUsersStampListsChangedRows(t *testing.T) {
 	const inv2 domain.InvitationID = "inv-bob"
 	h := bootstrapped().add(string(owner),
@@ -124,37 +125,61 @@ func TestFoldUsersStampListsChangedRows(t *testing.T) {
 	if _, ok := rows[UserDocID(org, "bob@example.org")]; ok {
 		t.Fatal("the revoked row is still there")
 	}
-	stamp := refs[orgKey(org)]
+	stamp, list := refs[orgKey(org)], refs[changesKey(org)]
 	last := int64(h[len(h)-1].Position)
-	if stamp.Position != last {
-		t.Fatalf("stamp at %d, want %d", stamp.Position, last)
+	if stamp.Position != last || list.Position != last {
+		t.Fatalf("stamp at %d, list at %d, want both at %d", stamp.Position, list.Position, last)
 	}
-	keys, ok := stamp.Recent.since(last - 200)
+	if stamp.Recent != nil {
+		t.Errorf("the stamp carries the list (%+v): every page would read it", stamp.Recent)
+	}
+	keys, ok := list.Recent.since(last - 200)
 	if !ok || !slices.Equal(keys, []string{"bob@example.org"}) {
 		t.Errorf("changed in the last two events: %v %v, want bob's row (invited, then deleted)", keys, ok)
 	}
-	if keys, ok := stamp.Recent.since(0); !ok || len(keys) != 3 {
+	if keys, ok := list.Recent.since(0); !ok || len(keys) != 3 {
 		t.Errorf("changed since the start: %v %v, want owner, ann and bob", keys, ok)
 	}
 
-	// The stamp write was lost (a crash before the flush), the rows were
-	// not: the redelivery cannot tell what changed, so the list restarts.
-	lost := refs[orgKey(org)]
-	lost.Position, lost.Recent = 200, (*recentRows)(nil).add(0, 200, "owner@acme.example", true)
-	refs[orgKey(org)] = lost
+	// The stamp write was lost (a crash before the flush), the rows and
+	// the list were not: the redelivery cannot tell what changed between
+	// the stamp and the list, so the list restarts.
+	refs[orgKey(org)] = ref{ID: orgKey(org), Position: 200}
 	for _, e := range h[2:] {
 		if err := foldUsers(rows, refs, e); err != nil {
 			t.Fatal(err)
 		}
 	}
-	stamp = refs[orgKey(org)]
-	if stamp.Position != last {
-		t.Errorf("after the redelivery the stamp is at %d, want %d", stamp.Position, last)
+	stamp, list = refs[orgKey(org)], refs[changesKey(org)]
+	if stamp.Position != last || list.Position != last {
+		t.Errorf("after the redelivery the stamp is at %d and the list at %d, want %d", stamp.Position, list.Position, last)
 	}
-	if _, ok := stamp.Recent.since(200); ok {
-		t.Errorf("the list claims changes since 200 are known: %+v", stamp.Recent)
+	if _, ok := list.Recent.since(200); ok {
+		t.Errorf("the list claims changes since 200 are known: %+v", list.Recent)
 	}
-	if keys, ok := stamp.Recent.since(stamp.Recent.from); !ok || stamp.Recent.from > last {
-		t.Errorf("the restarted list is unusable: %+v %v %v", stamp.Recent, keys, ok)
+	if keys, ok := list.Recent.since(list.Recent.from); !ok || list.Recent.from > last {
+		t.Errorf("the restarted list is unusable: %+v %v %v", list.Recent, keys, ok)
+	}
+}
+
+// A stamp written before the list had a document of its own carries the
+// list: the next change continues it in the list's document.
+func TestFoldUsersContinuesTheListOfAnOldStamp(t *testing.T) {
+	h := bootstrapped()
+	rows, refs := foldAllUsers(t, h)
+	at := int64(h[len(h)-1].Position)
+	old := (*recentRows)(nil).add(0, at, "owner@acme.example", true)
+	refs[orgKey(org)] = ref{ID: orgKey(org), Position: at, Recent: old}
+	delete(refs, changesKey(org))
+	next := h.add(string(owner), domain.UserInvited{InvitationID: invAnn, OrgID: org, Email: "ann@example.org", NormalizedEmail: "ann@example.org", Role: domain.RoleMember, InvitedBy: owner})
+	if err := foldUsers(rows, refs, next[len(next)-1]); err != nil {
+		t.Fatal(err)
+	}
+	stamp, list := refs[orgKey(org)], refs[changesKey(org)]
+	if stamp.Recent != nil || stamp.Position != list.Position {
+		t.Fatalf("stamp %+v, list at %d: want a bare stamp at the list's position", stamp, list.Position)
+	}
+	if keys, ok := list.Recent.since(0); !ok || !slices.Equal(keys, []string{"ann@example.org", "owner@acme.example"}) {
+		t.Errorf("the list since the start: %v %v, want the old stamp's entry and ann's", keys, ok)
 	}
 }
