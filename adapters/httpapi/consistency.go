@@ -1,8 +1,8 @@
 package httpapi
 
 import (
+	"context"
 	"strconv"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -20,19 +20,6 @@ const ConsistencyParam = "consistency"
 const (
 	consistencyFresh = "fresh"
 	consistencyStale = "stale"
-)
-
-// The wait polls the readers' position: often at first, as a projection
-// usually applies a write within milliseconds, then at maxPoll. What a
-// poll finds adds up to maxPoll to the read, on top of how old the
-// reader's answer may be (readmodels.DefaultPositionTTL), against a budget
-// of 250 ms from command to Users page; so maxPoll stays at the reader's
-// TTL rather than backing off further. That does not hammer the database:
-// the reader shares one position read per TTL among all the requests that
-// wait, and a poll within it costs a lock and a clock read.
-const (
-	firstPoll = 5 * time.Millisecond
-	maxPoll   = 10 * time.Millisecond
 )
 
 // consistencyToken reads the token from the header and the query
@@ -67,34 +54,24 @@ func (a *API) awaitPosition(c *gin.Context, r readmodels.Reader, token uint64, g
 		return nil
 	}
 	ctx := c.Request.Context()
-	deadline := time.NewTimer(a.cfg.ConsistencyWait)
-	defer deadline.Stop()
-	poll := time.NewTimer(time.Hour) // armed below, once a poll is due
-	defer poll.Stop()
-	pause := firstPoll
-	for {
-		pos, err := r.Position(ctx)
-		if err != nil {
-			return a.readFailed(c, err)
-		}
-		if pos >= token {
+	wait, cancel := context.WithTimeout(ctx, a.cfg.ConsistencyWait)
+	defer cancel()
+	_, err := r.AwaitPosition(wait, token)
+	switch {
+	case err == nil:
+		c.Header(ConsistencyStateHeader, consistencyFresh)
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err() // the client went away
+	case wait.Err() != nil:
+		// One last look: the position may have moved since the last poll.
+		if pos, err := r.Position(ctx); err == nil && pos >= token {
 			c.Header(ConsistencyStateHeader, consistencyFresh)
 			return nil
 		}
-		poll.Reset(pause)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-deadline.C:
-			// One last look: the position may have moved since the poll.
-			if pos, err := r.Position(ctx); err == nil && pos >= token {
-				c.Header(ConsistencyStateHeader, consistencyFresh)
-				return nil
-			}
-			c.Header(ConsistencyStateHeader, consistencyStale)
-			return nil
-		case <-poll.C:
-		}
-		pause = min(2*pause, maxPoll)
+		c.Header(ConsistencyStateHeader, consistencyStale)
+		return nil
+	default:
+		return a.readFailed(c, err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/orgportal/onboarding/domain"
 	"github.com/orgportal/onboarding/projections/readmodels"
@@ -130,6 +131,10 @@ func (m *memReader) Audit(_ context.Context, q readmodels.AuditQuery) (readmodel
 	}
 	items, next, err := memPage(rows, q.Limit, q.Cursor)
 	return readmodels.AuditPage{Items: items, NextCursor: next}, err
+}
+
+func (m *memReader) AwaitPosition(ctx context.Context, token uint64) (uint64, error) {
+	return readmodels.PollPosition(ctx, m.Position, token, 5*time.Millisecond)
 }
 
 func (m *memReader) Position(context.Context) (uint64, error) {

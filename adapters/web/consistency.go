@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"strconv"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -41,16 +40,6 @@ func (p *Pages) awaitReadModels(c *gin.Context) (behind bool) {
 	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), p.cfg.ConsistencyWait)
 	defer cancel()
-	delay := 10 * time.Millisecond
-	for {
-		if pos, err := p.reader.Position(ctx); err == nil && pos >= want {
-			return false
-		}
-		select {
-		case <-ctx.Done():
-			return true
-		case <-time.After(delay):
-		}
-		delay = min(delay*2, 200*time.Millisecond)
-	}
+	_, err = p.reader.AwaitPosition(ctx, want)
+	return err != nil
 }

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -524,6 +525,10 @@ func (s *stubReader) Audit(_ context.Context, q readmodels.AuditQuery) (readmode
 		}
 	}
 	return page, nil
+}
+
+func (s *stubReader) AwaitPosition(ctx context.Context, token uint64) (uint64, error) {
+	return readmodels.PollPosition(ctx, s.Position, token, 5*time.Millisecond)
 }
 
 func (s *stubReader) Position(context.Context) (uint64, error) {

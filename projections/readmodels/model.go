@@ -249,4 +249,8 @@ type Reader interface {
 	// lowest of their checkpoints (0 before any). A read given a
 	// consistency token waits until Position >= token.
 	Position(ctx context.Context) (uint64, error)
+	// AwaitPosition returns when Position has reached token, with the
+	// position; when ctx ends first, with the last position seen and
+	// ctx's error; and with the error of a failed position read.
+	AwaitPosition(ctx context.Context, token uint64) (uint64, error)
 }

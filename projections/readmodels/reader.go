@@ -72,6 +72,12 @@ type MongoReader struct {
 	posRead *positionRead // in flight, nil when none
 	// posReads counts the state reads made, for tests.
 	posReads atomic.Int64
+
+	// Requests waiting for a position (AwaitPosition), and whether a
+	// poller runs for them.
+	waitMu  sync.Mutex
+	waiters posWaiters
+	polling bool
 }
 
 // DefaultPositionTTL is how long Position reuses an answer by default.

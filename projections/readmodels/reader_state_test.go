@@ -1,6 +1,9 @@
 package readmodels
 
 import (
+	"context"
+	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -72,5 +75,79 @@ func TestReaderStateServesPositionAndActiveVersions(t *testing.T) {
 	// A read model Position does not cover is looked up directly.
 	if v, err := fresh.active(ctx, InvitationsBase); err != nil || v != 2 {
 		t.Errorf("active(invitations) of a users-only reader = %d, %v; want 2", v, err)
+	}
+}
+
+// Waiting requests share one poller that wakes each as the position passes
+// its token; one whose context ends leaves the queue; the poller stops
+// when nobody waits.
+func TestReaderAwaitPosition(t *testing.T) {
+	ctx := testContext(t)
+	db := srv.DB(t)
+	versions := mongodb.NewVersions(db, time.Now)
+	checkpoints := mongodb.NewCheckpointStore(db)
+	if err := versions.Switch(ctx, UsersBase, 1); err != nil {
+		t.Fatal(err)
+	}
+	name := projections.CheckpointName(UsersBase, UsersBase, 1)
+	if err := checkpoints.Save(ctx, name, 100); err != nil {
+		t.Fatal(err)
+	}
+	r := NewReader(db, ReaderOptions{Projections: []string{UsersBase}})
+
+	if pos, err := r.AwaitPosition(ctx, 50); err != nil || pos != 100 {
+		t.Fatalf("a token already passed: %d, %v", pos, err)
+	}
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if pos, err := r.AwaitPosition(short, 1_000_000); !errors.Is(err, context.DeadlineExceeded) || pos != 100 {
+		t.Errorf("a token never reached: %d, %v; want 100 and the deadline", pos, err)
+	}
+
+	reads0 := r.posReads.Load()
+	const n = 40
+	got := make([]uint64, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			pos, err := r.AwaitPosition(ctx, 200+uint64(i%2)*100) // half want 200, half 300
+			if err != nil {
+				t.Error(err)
+			}
+			got[i] = pos
+		})
+	}
+	time.Sleep(50 * time.Millisecond)
+	if err := checkpoints.Save(ctx, name, 250); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if err := checkpoints.Save(ctx, name, 300); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	for i, pos := range got {
+		if want := 200 + uint64(i%2)*100; pos < want {
+			t.Errorf("waiter %d woke at %d, before its token %d", i, pos, want)
+		}
+	}
+	// About one read per PositionTTL (10 ms) however many wait.
+	if reads := r.posReads.Load() - reads0; reads > 60 {
+		t.Errorf("%d state reads while 40 requests waited about 100 ms", reads)
+	}
+	r.waitMu.Lock()
+	left, polling := r.waiters.Len(), r.polling
+	r.waitMu.Unlock()
+	if left != 0 {
+		t.Errorf("%d waiters left in the queue", left)
+	}
+	for deadline := time.Now().Add(time.Second); polling && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+		r.waitMu.Lock()
+		polling = r.polling
+		r.waitMu.Unlock()
+	}
+	if polling {
+		t.Error("the poller still runs with nobody waiting")
 	}
 }
