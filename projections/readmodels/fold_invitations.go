@@ -35,10 +35,9 @@ func foldInvitations(invs table[Invitation], refs table[ref], e projections.Enve
 	}
 	switch ev := e.Event.(type) {
 	case domain.UserInvited:
-		if inv, ok := invs.get(string(ev.InvitationID)); ok && inv.Position >= pos {
-			return nil
-		}
-		invs.put(string(ev.InvitationID), Invitation{
+		// The invitation's first event, under a fresh id: created without
+		// a read of whether it exists.
+		create(invs, string(ev.InvitationID), Invitation{
 			ID: ev.InvitationID, OrgID: ev.OrgID, Email: ev.Email, Role: ev.Role,
 			InvitedBy: personRef(refs, ev.InvitedBy), InvitedAt: at, ExpiresAt: millis(ev.ExpiresAt),
 			Status: InvitationPending, Generation: ev.Generation, Delivery: Delivery{State: DeliveryPending},

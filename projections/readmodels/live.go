@@ -74,6 +74,10 @@ type pendingWrite[T any] struct {
 	baseKnown bool
 	// keep: on a duplicate key the stored document stays (insertNew).
 	keep bool
+	// created, when set, is the position of a document its fold built
+	// from nothing without reading it (create): on a duplicate key the
+	// newer of the two stays.
+	created func(T) int64
 }
 
 type undoWrite[T any] struct {
@@ -148,12 +152,41 @@ func (t *liveTable[T]) insertNew(id string, doc T) {
 	t.write(id, pendingWrite[T]{doc: doc, baseKnown: true, keep: true})
 }
 
+// create writes doc, which the fold built from nothing at its position
+// (pos) with the first event of its stream, under an id no earlier event
+// used: it is not read first, since only a redelivery can find it stored.
+// The events after it build on it as on any pending write, and at the
+// flush a stored version found (a duplicate key) is kept if it is at the
+// pending one's position or later, replaced otherwise: every event of
+// the document up to the pending one's position is in this cycle, from
+// its first, so the pending one is the whole fold up to there.
+func (t *liveTable[T]) create(id string, doc T, pos func(T) int64) {
+	cur, known := t.pending[id]
+	if !known {
+		var c cached[T]
+		if c, known = t.cache[id]; known {
+			cur = pendingWrite[T]{doc: c.doc, delete: !c.exists}
+		}
+	}
+	switch {
+	case known && !cur.delete && pos(cur.doc) >= pos(doc):
+		// Applied before (a redelivery).
+	case known:
+		t.put(id, doc)
+	default:
+		t.write(id, pendingWrite[T]{doc: doc, created: pos})
+	}
+}
+
 func (t *liveTable[T]) write(id string, w pendingWrite[T]) {
 	prev, had := t.pending[id]
 	t.undo = append(t.undo, undoWrite[T]{id: id, prev: prev, had: had})
 	switch {
 	case had:
 		w.base, w.baseKnown, w.keep = prev.base, prev.baseKnown, prev.keep && w.keep
+		if w.created == nil {
+			w.created = prev.created
+		}
 	case !w.baseKnown:
 		w.base, w.baseKnown = t.cache[id]
 		t.order = append(t.order, id)
@@ -210,8 +243,19 @@ func (t *liveTable[T]) flush(ctx context.Context, late bool) error {
 		for _, i := range dups {
 			// Not what this writer saw (a redelivery): write it over,
 			// unless the stored one is to stay.
-			if w := t.pending[insertIDs[start+i]]; !w.keep {
-				models = append(models, replaceModel(insertIDs[start+i], w.doc))
+			id := insertIDs[start+i]
+			switch w := t.pending[id]; {
+			case w.keep:
+			case w.created != nil:
+				m, err := t.newerOf(ctx, id, w)
+				if err != nil {
+					return err
+				}
+				if m != nil {
+					models = append(models, m)
+				}
+			default:
+				models = append(models, replaceModel(id, w.doc))
 			}
 		}
 	}
@@ -222,6 +266,25 @@ func (t *liveTable[T]) flush(ctx context.Context, late bool) error {
 		}
 	}
 	return nil
+}
+
+// newerOf settles a created document that turned out to be stored (see
+// create): the stored version stays if it is at the pending one's position
+// or later, and becomes what the cache will know; otherwise the pending
+// one replaces it (returned as a write to make).
+func (t *liveTable[T]) newerOf(ctx context.Context, id string, w pendingWrite[T]) (mongo.WriteModel, error) {
+	var stored T
+	err := t.coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&stored)
+	switch {
+	case errors.Is(err, mongo.ErrNoDocuments):
+		// Gone since the insert was refused; nothing deletes these.
+	case err != nil:
+		return nil, classify(fmt.Errorf("read %s %q: %w", t.coll.Name(), id, err))
+	case w.created(stored) >= w.created(w.doc):
+		t.pending[id] = pendingWrite[T]{doc: stored, base: cached[T]{doc: stored, exists: true}, baseKnown: true}
+		return nil, nil
+	}
+	return replaceModel(id, w.doc), nil
 }
 
 // flushChunk bounds the documents of one insertMany of a flush, so that

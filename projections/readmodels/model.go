@@ -254,3 +254,5 @@ type Reader interface {
 	// ctx's error; and with the error of a failed position read.
 	AwaitPosition(ctx context.Context, token uint64) (uint64, error)
 }
+
+func (i Invitation) atPosition() int64 { return i.Position }
