@@ -108,12 +108,22 @@ func (h *esdbHarness) start() error {
 // restart stops the server abruptly (Close: calls in flight fail), keeps it
 // down for downtime, and starts it again on the same data and address.
 func (h *esdbHarness) restart(downtime time.Duration) error {
+	return h.restartSignalling(downtime, nil)
+}
+
+// restartSignalling is restart that closes down (when not nil) once the
+// server has stopped: a test that checks what happens during the outage
+// waits for that rather than guessing how long stopping takes.
+func (h *esdbHarness) restartSignalling(downtime time.Duration, down chan<- struct{}) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if err := h.srv.Close(); err != nil {
 		return fmt.Errorf("stop: %w", err)
 	}
 	h.srv = nil
+	if down != nil {
+		close(down)
+	}
 	time.Sleep(downtime)
 	if err := h.start(); err != nil {
 		return fmt.Errorf("start again on %s: %w", h.addr, err)

@@ -331,8 +331,13 @@ func TestWatermillSubscriberSurvivesServerRestart(t *testing.T) {
 	held := receive(t, msgs) // message 11: in the consumer's hands during the outage
 
 	restarted := make(chan error, 1)
-	go func() { restarted <- h.restart(3 * time.Second) }()
-	time.Sleep(500 * time.Millisecond)
+	down := make(chan struct{})
+	go func() { restarted <- h.restartSignalling(3*time.Second, down) }()
+	select {
+	case <-down:
+	case err := <-restarted:
+		t.Fatalf("the server did not stop: %v", err)
+	}
 
 	// While the server is down: publishing fails as unavailable, and
 	// closing a subscriber does not hang.
