@@ -317,6 +317,7 @@ func startMailReactor(ctx context.Context, cfg config.Config, publicURL string, 
 		sub, err := eventstoredb.NewSubscriber(conn, eventstoredb.SubscriberConfig{
 			ConsumerGroup: mail.HandlerName, Checkpoints: mongodb.NewCheckpointStore(db),
 			Events: &eventstoredb.EventFilter{Types: mail.EventTypes()}, Logger: logger,
+			CheckpointEvery: mailCheckpointEvery, CheckpointDelay: mailCheckpointDelay,
 		})
 		if err != nil {
 			return err
@@ -355,6 +356,18 @@ func startMailReactor(ctx context.Context, cfg config.Config, publicURL string, 
 		<-done
 	}, nil
 }
+
+// The mail reactor's checkpoint is saved every mailCheckpointEvery events
+// or mailCheckpointDelay, not after each one (one write to the read-model
+// database per mail, as many as all the projections' writes together).
+// What it costs is redelivery after a crash or a lease handover: each
+// event after the saved checkpoint is handled again, which reads its
+// stream and finds the delivery recorded there, so no mail goes out twice
+// because of it (see mail.Reactor).
+const (
+	mailCheckpointEvery = 64
+	mailCheckpointDelay = 100 * time.Millisecond
+)
 
 // mailLeaseTTL is how long a replica holds the mail reactor's lease
 // without renewing it: the longest pause before another replica takes over

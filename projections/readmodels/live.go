@@ -29,9 +29,9 @@ import (
 // It caches what it has read or written, including absence: the applier
 // that owns it is the only writer of its version for the lease term it
 // lives in, so its own view stays current, and a warm cache turns most
-// events into writes only. The cache is bounded and simply emptied when
-// full (maxCache 0: nothing is remembered, for documents that are only
-// ever written). What the cache knew of a document when the flush cycle
+// events into writes only. The cache is bounded (docCache: the most
+// recently used documents stay; maxCache 0: nothing is remembered, for
+// documents that are only ever written). What the cache knew of a document when the flush cycle
 // first wrote it travels with the pending write, so that an emptied cache
 // does not lose the cheaper write: a document not known to be stored is
 // inserted (replaced if the insert finds it), one known to be stored is
@@ -42,10 +42,9 @@ import (
 // the documents they describe qualify (the org stamps: a stamp must never
 // run ahead of its rows).
 type liveTable[T any] struct {
-	coll     *mongo.Collection
-	cache    map[string]cached[T]
-	maxCache int
-	late     func(id string) bool
+	coll  *mongo.Collection
+	cache docCache[T]
+	late  func(id string) bool
 
 	ctx     context.Context // of the event being applied
 	err     error           // first read failure of the event
@@ -57,11 +56,6 @@ type liveTable[T any] struct {
 	// applied before it, which must survive.
 	undo      []undoWrite[T]
 	undoOrder int // len(order) when the event began
-}
-
-type cached[T any] struct {
-	doc    T
-	exists bool
 }
 
 // pendingWrite is the latest version of a document in the flush cycle.
@@ -87,7 +81,7 @@ type undoWrite[T any] struct {
 }
 
 func newLiveTable[T any](coll *mongo.Collection, maxCache int) *liveTable[T] {
-	return &liveTable[T]{coll: coll, cache: map[string]cached[T]{}, maxCache: maxCache, pending: map[string]pendingWrite[T]{}}
+	return &liveTable[T]{coll: coll, cache: newDocCache[T](maxCache), pending: map[string]pendingWrite[T]{}}
 }
 
 // begin starts the work of one event.
@@ -122,7 +116,7 @@ func (t *liveTable[T]) get(id string) (T, bool) {
 	if w, ok := t.pending[id]; ok {
 		return w.doc, !w.delete
 	}
-	if c, ok := t.cache[id]; ok {
+	if c, ok := t.cache.get(id); ok {
 		return c.doc, c.exists
 	}
 	if t.err != nil {
@@ -164,7 +158,7 @@ func (t *liveTable[T]) create(id string, doc T, pos func(T) int64) {
 	cur, known := t.pending[id]
 	if !known {
 		var c cached[T]
-		if c, known = t.cache[id]; known {
+		if c, known = t.cache.get(id); known {
 			cur = pendingWrite[T]{doc: c.doc, delete: !c.exists}
 		}
 	}
@@ -188,7 +182,7 @@ func (t *liveTable[T]) write(id string, w pendingWrite[T]) {
 			w.created = prev.created
 		}
 	case !w.baseKnown:
-		w.base, w.baseKnown = t.cache[id]
+		w.base, w.baseKnown = t.cache.get(id)
 		t.order = append(t.order, id)
 	default:
 		t.order = append(t.order, id)
@@ -344,7 +338,7 @@ func (t *liveTable[T]) flushed() {
 // read what is really stored.
 func (t *liveTable[T]) discard() {
 	for _, id := range t.order {
-		delete(t.cache, id)
+		t.cache.forget(id)
 	}
 	t.reset()
 }
@@ -357,11 +351,5 @@ func (t *liveTable[T]) reset() {
 }
 
 func (t *liveTable[T]) remember(id string, doc T, exists bool) {
-	if t.maxCache <= 0 {
-		return
-	}
-	if len(t.cache) >= t.maxCache {
-		clear(t.cache)
-	}
-	t.cache[id] = cached[T]{doc: doc, exists: exists}
+	t.cache.put(id, cached[T]{doc: doc, exists: exists})
 }
