@@ -118,6 +118,15 @@ type SubscriberConfig struct {
 	// MaxReconnectBackoff; 100 ms and 2 s when zero.
 	ReconnectBackoff    time.Duration
 	MaxReconnectBackoff time.Duration
+	// MaxInFlight is how many events a subscription hands to the handler
+	// before the first of them is acked (1 when zero: one at a time, in
+	// commit order). Above one, events of different streams are handled
+	// concurrently, those of one stream still one at a time and in order;
+	// the checkpoint covers the events handled without a gap, and
+	// BeforeCheckpoint may run while later events are with the handler.
+	// For handlers that wait on something slow per event (a mail server),
+	// not for the projections, whose folds depend on commit order.
+	MaxInFlight int
 	// OpenTimeout bounds the wait for the server to confirm a new
 	// subscription; 5 s when zero. The client can wait forever for a
 	// server it lost, whatever the context says.
@@ -379,21 +388,18 @@ func (c *consumer) subscribeOnce(ctx context.Context) (opened, progressed bool, 
 			}
 		}
 	}()
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	defer timer.Stop()
-	armed := false
+	saves := newSaveTimer()
+	defer saves.stop()
+	if c.s.cfg.MaxInFlight > 1 {
+		progressed, err = c.deliverConcurrently(ctx, events, saves)
+		return true, progressed, err
+	}
 	for {
 		var ev *esdb.SubscriptionEvent
 		select {
 		case ev = <-events:
-		case <-timer.C:
-			armed = false
-			c.saveCheckpoint(ctx)
-			if c.unsaved > 0 { // the save failed: try again later
-				timer.Reset(max(c.s.cfg.CheckpointDelay, 250*time.Millisecond))
-				armed = true
-			}
+		case <-saves.C():
+			c.onSaveTimer(ctx, saves)
 			continue
 		case <-ctx.Done():
 			return true, progressed, ctx.Err()
@@ -408,41 +414,187 @@ func (c *consumer) subscribeOnce(ctx context.Context) (opened, progressed bool, 
 			if !c.deliver(ctx, messageFromEvent(rec)) {
 				return true, true, ctx.Err()
 			}
-			c.from = &rec.Position.Commit
-			c.unsaved++
-			if c.unsaved >= c.s.cfg.CheckpointEvery {
-				c.saveCheckpoint(ctx)
-				break
-			}
-			delay := c.s.cfg.CheckpointDelay
-			if delay <= 0 {
-				break
-			}
-			if since := time.Since(c.saved); len(events) == 0 && since >= delay {
-				c.saveCheckpoint(ctx)
-			} else if !armed {
-				timer.Reset(max(delay-since, time.Millisecond))
-				armed = true
-			}
+			c.acked(rec.Position.Commit)
+			c.afterAcks(ctx, saves, len(events) > 0)
 		case ev.CheckPointReached != nil, ev.CaughtUp != nil:
 			// Everything delivered so far has been acked (we deliver one at
 			// a time), so this is a good moment to save pending progress.
-			// The server's own checkpoint position is not saved: only
-			// positions of events we delivered are. Server checkpoints
-			// have carried prepare 0 (kurrent-io/KurrentDB#3989) and,
-			// in 24.10 before a fix, a position beyond events not yet
-			// sent (#4970), which would skip an event on resume.
 			progressed = true
-			c.saveCheckpoint(ctx)
-			if ev.CaughtUp != nil && c.s.cfg.OnCaughtUp != nil {
-				var pos uint64
-				if c.from != nil {
-					pos = *c.from
-				}
-				c.s.cfg.OnCaughtUp(c.topic, pos, c.from != nil)
-			}
+			c.onServerCheckpoint(ctx, ev)
 		case ev.SubscriptionDropped != nil:
 			return true, progressed, ev.SubscriptionDropped.Error
+		}
+	}
+}
+
+// saveTimer saves pending progress CheckpointDelay after the last save
+// while no event comes.
+type saveTimer struct {
+	t     *time.Timer
+	armed bool
+}
+
+func newSaveTimer() *saveTimer {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &saveTimer{t: t}
+}
+
+func (st *saveTimer) C() <-chan time.Time { return st.t.C }
+func (st *saveTimer) stop()               { st.t.Stop() }
+
+func (st *saveTimer) arm(d time.Duration) {
+	if !st.armed {
+		st.t.Reset(d)
+		st.armed = true
+	}
+}
+
+func (c *consumer) onSaveTimer(ctx context.Context, st *saveTimer) {
+	st.armed = false
+	c.saveCheckpoint(ctx)
+	if c.unsaved > 0 { // the save failed: try again later
+		st.arm(max(c.s.cfg.CheckpointDelay, 250*time.Millisecond))
+	}
+}
+
+// acked records that every event up to commit position pos is handled.
+func (c *consumer) acked(pos uint64) {
+	c.from = &pos
+	c.unsaved++
+}
+
+// afterAcks saves the checkpoint when CheckpointEvery or CheckpointDelay
+// says so; waiting reports that another event is ready to be handled.
+func (c *consumer) afterAcks(ctx context.Context, st *saveTimer, waiting bool) {
+	if c.unsaved >= c.s.cfg.CheckpointEvery {
+		c.saveCheckpoint(ctx)
+		return
+	}
+	delay := c.s.cfg.CheckpointDelay
+	if delay <= 0 || c.unsaved == 0 {
+		return
+	}
+	if since := time.Since(c.saved); !waiting && since >= delay {
+		c.saveCheckpoint(ctx)
+	} else {
+		st.arm(max(delay-since, time.Millisecond))
+	}
+}
+
+// onServerCheckpoint saves pending progress when the server reports a
+// checkpoint or that the subscription caught up. The server's own
+// checkpoint position is not saved: only positions of events we
+// delivered are. Server checkpoints have carried prepare 0
+// (kurrent-io/KurrentDB#3989) and, in 24.10 before a fix, a position
+// beyond events not yet sent (#4970), which would skip an event on resume.
+func (c *consumer) onServerCheckpoint(ctx context.Context, ev *esdb.SubscriptionEvent) {
+	c.saveCheckpoint(ctx)
+	if ev.CaughtUp != nil && c.s.cfg.OnCaughtUp != nil {
+		var pos uint64
+		if c.from != nil {
+			pos = *c.from
+		}
+		c.s.cfg.OnCaughtUp(c.topic, pos, c.from != nil)
+	}
+}
+
+// flight is an event handed to the handler and not acked yet, or acked
+// out of order (done) behind one that is not.
+type flight struct {
+	pos    uint64
+	stream string
+	done   bool
+}
+
+// deliverConcurrently is the loop of subscribeOnce for MaxInFlight above
+// one: up to that many events are with the handler at once (and at most
+// 64 times as many behind the oldest not acked), never two of
+// one stream (the next event of a stream that is busy waits, and the
+// events after it with it), and the checkpoint moves over the events
+// handled without a gap. When the subscription drops, the events in
+// flight are finished before it is opened again.
+func (c *consumer) deliverConcurrently(ctx context.Context, events <-chan *esdb.SubscriptionEvent, saves *saveTimer) (progressed bool, err error) {
+	// The window also keeps the events acked out of order behind one
+	// that is not, which a mail that keeps failing can hold up for long:
+	// bounded, so that the others do not pile up without end.
+	limit := c.s.cfg.MaxInFlight
+	maxWindow := 64 * limit
+	var (
+		window   []*flight           // in flight or done out of order, in commit order
+		busy     = map[string]bool{} // streams with an event in flight
+		held     *esdb.RecordedEvent // next to deliver, waiting for its stream
+		finished = make(chan *flight, limit)
+		dropped  error // the subscription dropped: finish, then return this
+		draining bool
+		wg       sync.WaitGroup
+	)
+	defer wg.Wait() // after ctx ends, deliver returns at once
+	start := func(rec *esdb.RecordedEvent) {
+		f := &flight{pos: rec.Position.Commit, stream: rec.StreamID}
+		window = append(window, f)
+		busy[f.stream] = true
+		// Handed out here, in commit order; the answer is awaited
+		// concurrently.
+		msg := messageFromEvent(rec)
+		attempt, cancel := c.handOut(ctx, msg)
+		wg.Go(func() {
+			if c.settle(ctx, msg, attempt, cancel) {
+				finished <- f
+			}
+		})
+	}
+	for {
+		in := events
+		if draining || held != nil || len(busy) >= limit || len(window) >= maxWindow {
+			in = nil
+		}
+		select {
+		case ev := <-in:
+			switch {
+			case ev.EventAppeared != nil:
+				progressed = true
+				rec := ev.EventAppeared.OriginalEvent()
+				switch {
+				case rec == nil: // a link whose target is gone; we do not resolve links
+				case busy[rec.StreamID]:
+					held = rec
+				default:
+					start(rec)
+				}
+			case ev.CheckPointReached != nil, ev.CaughtUp != nil:
+				// Saves what was handled so far; events may still be in
+				// flight.
+				progressed = true
+				c.onServerCheckpoint(ctx, ev)
+			case ev.SubscriptionDropped != nil:
+				dropped, draining = ev.SubscriptionDropped.Error, true
+				if len(window) == 0 {
+					return progressed, dropped
+				}
+			}
+		case f := <-finished:
+			f.done = true
+			delete(busy, f.stream)
+			n := 0
+			for ; n < len(window) && window[n].done; n++ {
+				c.acked(window[n].pos)
+			}
+			window = append(window[:0], window[n:]...)
+			if held != nil && !busy[held.StreamID] && !draining {
+				start(held)
+				held = nil
+			}
+			if draining && len(window) == 0 {
+				return progressed, dropped
+			}
+			if n > 0 {
+				c.afterAcks(ctx, saves, len(events) > 0 || len(window) > 0)
+			}
+		case <-saves.C():
+			c.onSaveTimer(ctx, saves)
+		case <-ctx.Done():
+			return progressed, ctx.Err()
 		}
 	}
 }
@@ -505,19 +657,34 @@ func (c *consumer) open(ctx context.Context) (*esdb.Subscription, error) {
 
 var errOpenTimeout = errors.New("event store did not answer")
 
-// deliver hands msg to the consumer and waits for its ack, delivering it
-// again after each nack. It reports false when ctx ended first.
+// deliver hands msg to the handler and waits until it is acked, handing
+// it out again after each nack (after NackDelay); false when ctx ended
+// first.
 func (c *consumer) deliver(ctx context.Context, msg *message.Message) bool {
-	for {
-		attempt := msg.Copy()
-		msgCtx, cancel := context.WithCancel(ctx)
-		attempt.SetContext(msgCtx)
-		select {
-		case c.out <- attempt:
-		case <-ctx.Done():
-			cancel()
-			return false
-		}
+	attempt, cancel := c.handOut(ctx, msg)
+	return c.settle(ctx, msg, attempt, cancel)
+}
+
+// handOut sends a copy of msg to the handler, with a context of its own
+// (cancelled once the handler answered); nil when ctx ended first.
+func (c *consumer) handOut(ctx context.Context, msg *message.Message) (*message.Message, context.CancelFunc) {
+	attempt := msg.Copy()
+	msgCtx, cancel := context.WithCancel(ctx)
+	attempt.SetContext(msgCtx)
+	select {
+	case c.out <- attempt:
+		return attempt, cancel
+	case <-ctx.Done():
+		cancel()
+		return nil, nil
+	}
+}
+
+// settle waits for the handler's answer to attempt, a copy of msg handed
+// out, and hands msg out again after a nack, until one copy is acked;
+// false when ctx ended first.
+func (c *consumer) settle(ctx context.Context, msg, attempt *message.Message, cancel context.CancelFunc) bool {
+	for attempt != nil {
 		select {
 		case <-attempt.Acked():
 			cancel()
@@ -533,7 +700,9 @@ func (c *consumer) deliver(ctx context.Context, msg *message.Message) bool {
 		case <-ctx.Done():
 			return false
 		}
+		attempt, cancel = c.handOut(ctx, msg)
 	}
+	return false
 }
 
 // saveCheckpoint saves the last acked position if it is not saved yet. A

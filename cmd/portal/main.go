@@ -104,7 +104,7 @@ func (a *app) serveCmd(global bindings) *cobra.Command {
 	for _, env := range []string{
 		config.EnvHTTPAddr, config.EnvPublicURL, config.EnvEventStoreURL,
 		config.EnvEventStoreListen, config.EnvMongoURL, config.EnvSMTPURL, config.EnvMailFrom, config.EnvMailFromName,
-		config.EnvMailTemplates,
+		config.EnvMailTemplates, config.EnvMailConcurrency,
 		config.EnvBootstrapOrg, config.EnvBootstrapEmail, config.EnvBootstrapPassword,
 		config.EnvTokenKeys, config.EnvInvitationTTL, config.EnvRateLimitClient,
 		config.EnvRateLimitSubject, config.EnvInvitationsPerDay, config.EnvTrustedProxies,

@@ -317,7 +317,7 @@ func startMailReactor(ctx context.Context, cfg config.Config, publicURL string, 
 		sub, err := eventstoredb.NewSubscriber(conn, eventstoredb.SubscriberConfig{
 			ConsumerGroup: mail.HandlerName, Checkpoints: mongodb.NewCheckpointStore(db),
 			Events: &eventstoredb.EventFilter{Types: mail.EventTypes()}, Logger: logger,
-			CheckpointEvery: mailCheckpointEvery, CheckpointDelay: mailCheckpointDelay,
+			CheckpointEvery: mailCheckpointEvery, CheckpointDelay: mailCheckpointDelay, MaxInFlight: cfg.MailConcurrency,
 		})
 		if err != nil {
 			return err
@@ -364,6 +364,11 @@ func startMailReactor(ctx context.Context, cfg config.Config, publicURL string, 
 // event after the saved checkpoint is handled again, which reads its
 // stream and finds the delivery recorded there, so no mail goes out twice
 // because of it (see mail.Reactor).
+//
+// Up to cfg.MailConcurrency mails (of different aggregates) are sent at
+// once: each waits on the mail server (or two fsyncs of the outbox) and on
+// the append that records it, so one at a time bounds the mail to one per
+// SMTP round trip, a few dozen a second.
 const (
 	mailCheckpointEvery = 64
 	mailCheckpointDelay = 100 * time.Millisecond

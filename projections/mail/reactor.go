@@ -78,8 +78,10 @@ type Deps struct {
 	Logger          *slog.Logger
 }
 
-// Reactor sends the mails. It is safe for concurrent use, although the
-// router delivers one event at a time.
+// Reactor sends the mails. It is safe for concurrent use; the portal's
+// subscriber hands it events of different streams at once, never two of
+// one stream (eventstoredb.SubscriberConfig.MaxInFlight), so that two
+// deliveries of one aggregate never race to send the same mail.
 type Reactor struct {
 	store     commands.EventStore
 	tokens    commands.TokenService

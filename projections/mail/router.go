@@ -43,8 +43,9 @@ type Decoder func(*message.Message) (domain.Event, commands.Metadata, error)
 
 // RouterConfig configures NewRouter.
 type RouterConfig struct {
-	// Subscriber delivers the EventTypes in commit order, durably under the
-	// consumer group HandlerName.
+	// Subscriber delivers the EventTypes durably under the consumer group
+	// HandlerName, each stream's in commit order and one at a time
+	// (events of different streams may be handled at once).
 	Subscriber message.Subscriber
 	Decode     Decoder
 	Retry      Retry // DefaultRetry when zero

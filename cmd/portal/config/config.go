@@ -82,7 +82,9 @@ type Config struct {
 	// MailTemplates is a directory of template files overriding the
 	// embedded ones file by file; empty means the embedded ones.
 	MailTemplates string
-	Logging       Logging
+	// MailConcurrency is how many mails are sent at once.
+	MailConcurrency int
+	Logging         Logging
 
 	// Bootstrap is the organization and owner created on first start;
 	// zero when not configured.
@@ -271,6 +273,11 @@ func Load(src Source) (Config, error) {
 		}
 	}
 	c.MailFromName, _ = src.Value(EnvMailFromName, "")
+	var err error
+	conc, origin := src.Value(EnvMailConcurrency, DefaultMailConcurrency)
+	if c.MailConcurrency, err = strconv.Atoi(conc); err != nil || c.MailConcurrency < 1 || c.MailConcurrency > 64 {
+		check(invalid(origin, conc, "want a whole number from 1 to 64, e.g. 8"))
+	}
 	c.MailTemplates, origin = src.Value(EnvMailTemplates, "")
 	if c.MailTemplates != "" {
 		if info, err := os.Stat(c.MailTemplates); err != nil {
@@ -280,7 +287,6 @@ func Load(src Source) (Config, error) {
 		}
 	}
 
-	var err error
 	c.Logging, err = LoadLogging(src)
 	check(err)
 

@@ -18,6 +18,7 @@ const (
 	EnvMailFrom         = "PORTAL_MAIL_FROM"
 	EnvMailFromName     = "PORTAL_MAIL_FROM_NAME"
 	EnvMailTemplates    = "PORTAL_MAIL_TEMPLATES"
+	EnvMailConcurrency  = "PORTAL_MAIL_CONCURRENCY"
 	EnvLogLevel         = "PORTAL_LOG_LEVEL"
 	EnvLogFormat        = "PORTAL_LOG_FORMAT"
 
@@ -61,6 +62,7 @@ const (
 	DefaultInvitationsPerDay = "1000"
 	DefaultConsistencyWait   = "2s"
 	DefaultSessionCacheTTL   = "1s"
+	DefaultMailConcurrency   = "8"
 )
 
 // Setting describes one configuration value: its environment variable, the
@@ -98,6 +100,8 @@ func Settings() []Setting {
 			Usage: "sender display name of the portal's mail"},
 		{Env: EnvMailTemplates, Flag: "mail-templates", DefaultDoc: "empty: the embedded templates",
 			Usage: "directory of mail templates (<language>/<kind>.subject.txt, .txt, .html) overriding the embedded ones file by file"},
+		{Env: EnvMailConcurrency, Flag: "mail-concurrency", Default: DefaultMailConcurrency, DefaultDoc: "`" + DefaultMailConcurrency + "`",
+			Usage: "mails (of different invitations, registrations or accounts) sent at once, 1 to 64; a crash can send each of those in flight a second time (see Mail)"},
 		{Env: EnvLogLevel, Flag: "log-level", Default: DefaultLogLevel, DefaultDoc: "`" + DefaultLogLevel + "`",
 			Usage: "debug, info, warn or error"},
 		{Env: EnvLogFormat, Flag: "log-format", Default: DefaultLogFormat, DefaultDoc: "`" + DefaultLogFormat + "`",
