@@ -705,6 +705,15 @@ func (c *consumer) settle(ctx context.Context, msg, attempt *message.Message, ca
 	return false
 }
 
+// saveFailed logs a failed save, unless it failed because the
+// subscription is stopping (ctx ended): it saves once more on its way
+// out, with a context of its own.
+func (c *consumer) saveFailed(ctx context.Context, msg string, err error) {
+	if ctx.Err() == nil {
+		c.log.Warn(msg, "err", err, "position", c.fromString(), "unsaved", c.unsaved)
+	}
+}
+
 // saveCheckpoint saves the last acked position if it is not saved yet. A
 // failure is logged and retried at the next opportunity: delivery goes on
 // (at-least-once holds; a crash would only redeliver more).
@@ -717,12 +726,12 @@ func (c *consumer) saveCheckpoint(ctx context.Context) {
 	defer cancel()
 	if before := c.s.cfg.BeforeCheckpoint; before != nil {
 		if err := before(saveCtx, c.topic); err != nil {
-			c.log.Warn("cannot complete the writes before a checkpoint; will retry", "err", err, "position", c.fromString(), "unsaved", c.unsaved)
+			c.saveFailed(ctx, "cannot complete the writes before a checkpoint; will retry", err)
 			return
 		}
 	}
 	if err := c.s.cfg.Checkpoints.Save(saveCtx, c.checkpoint, *c.from); err != nil {
-		c.log.Warn("cannot save checkpoint; will retry", "err", err, "position", c.fromString(), "unsaved", c.unsaved)
+		c.saveFailed(ctx, "cannot save checkpoint; will retry", err)
 		return
 	}
 	c.unsaved = 0
