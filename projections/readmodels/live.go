@@ -45,6 +45,8 @@ type liveTable[T any] struct {
 	coll  *mongo.Collection
 	cache docCache[T]
 	late  func(id string) bool
+	// ids, when set, tells absent documents without a read (knownIDs).
+	ids *knownIDs
 
 	ctx     context.Context // of the event being applied
 	err     error           // first read failure of the event
@@ -120,6 +122,10 @@ func (t *liveTable[T]) get(id string) (T, bool) {
 		return c.doc, c.exists
 	}
 	if t.err != nil {
+		return zero, false
+	}
+	if t.ids != nil && t.ids.absent(t.ctx, id) {
+		t.remember(id, zero, false)
 		return zero, false
 	}
 	var doc T
@@ -323,6 +329,9 @@ func duplicates(err error) (indexes []int, _ error) {
 func (t *liveTable[T]) flushed() {
 	for _, id := range t.order {
 		w := t.pending[id]
+		if t.ids != nil {
+			t.ids.stored(id, !w.delete)
+		}
 		if w.keep && w.baseKnown && !w.base.exists {
 			// An insertNew: only ever written, and maybe not what is
 			// stored (a redelivery keeps the first version).
@@ -339,6 +348,9 @@ func (t *liveTable[T]) flushed() {
 func (t *liveTable[T]) discard() {
 	for _, id := range t.order {
 		t.cache.forget(id)
+		if t.ids != nil {
+			t.ids.forget(id)
+		}
 	}
 	t.reset()
 }

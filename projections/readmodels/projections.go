@@ -188,6 +188,7 @@ func NewUsers(db *mongo.Database, opts Options) *Users {
 // Live implements projections.Projection.
 func (p *Users) Live(version int) projections.Applier {
 	rows := newLiveTable[User](p.main(version), p.opts.CacheSize)
+	rows.ids = newKnownIDs(orgOfRow, listOrgRows(p.main(version)))
 	refs := newLiveTable[ref](p.lookup(version), p.opts.CacheSize)
 	// The org stamps are written after everything else of a flush: a
 	// reader that finds a stamp moved finds the rows that moved it.

@@ -1,0 +1,103 @@
+package readmodels
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+
+	"go.mongodb.org/mongo-driver/event"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
+)
+
+// A Users row of an organization whose rows are listed is known absent
+// without a read; the list follows the table's own writes, and a failed
+// flush makes it be listed again.
+func TestKnownIDsAnswerAbsentRowsWithoutARead(t *testing.T) {
+	ctx := testContext(t)
+	var finds atomic.Int64
+	monitor := &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+		if e.CommandName == "find" {
+			finds.Add(1)
+		}
+	}}
+	client, err := mongo.Connect(ctx, options.Client().ApplyURI(srv.URI).SetMonitor(monitor))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	coll := client.Database(srv.DB(t).Name()).Collection("users_known")
+	for _, u := range []User{{ID: "org-a/stored@example.org", OrgID: "org-a"}, {ID: "org-b/other@example.org", OrgID: "org-b"}} {
+		if _, err := coll.InsertOne(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// No cache: every get below that is not answered by the list reads.
+	tab := newLiveTable[User](coll, 0)
+	tab.ids = newKnownIDs(orgOfRow, listOrgRows(coll))
+	get := func(id string, wantExists bool, wantReads int64) {
+		t.Helper()
+		finds.Store(0)
+		tab.begin(ctx)
+		if _, ok := tab.get(id); ok != wantExists || tab.failed() != nil {
+			t.Fatalf("get %s: exists %v (%v), want %v", id, ok, tab.failed(), wantExists)
+		}
+		if n := finds.Load(); n != wantReads {
+			t.Fatalf("get %s made %d reads, want %d", id, n, wantReads)
+		}
+	}
+	get("org-a/new@example.org", false, 1)  // lists org-a
+	get("org-a/new2@example.org", false, 0) // known absent
+	get("org-a/stored@example.org", true, 1)
+	get("org-b/other@example.org", true, 2) // lists org-b, then reads the row
+
+	// The table's writes keep the list: a written row is read, a deleted
+	// one known absent.
+	tab.begin(ctx)
+	tab.put("org-a/new@example.org", User{ID: "org-a/new@example.org", OrgID: "org-a"})
+	tab.del("org-a/stored@example.org")
+	if err := tab.flush(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	tab.flushed()
+	get("org-a/new@example.org", true, 1)
+	get("org-a/stored@example.org", false, 0)
+
+	// A flush that fails may have stored part of its writes: the lists of
+	// what it touched are forgotten.
+	tab.begin(ctx)
+	tab.put("org-a/new3@example.org", User{ID: "org-a/new3@example.org", OrgID: "org-a"})
+	tab.discard()
+	get("org-a/new4@example.org", false, 1) // listed again
+	get("org-b/absent@example.org", false, 0)
+}
+
+// Partitions too large to list, and ids outside any partition, are read.
+func TestKnownIDsFallBackToReading(t *testing.T) {
+	listed := 0
+	k := newKnownIDs(orgOfRow, func(_ context.Context, org string) ([]string, error) {
+		listed++
+		if org == "big" {
+			return make([]string, 30), nil
+		}
+		return []string{org + "/a"}, nil
+	})
+	k.max = 100 // a partition of more than 25 is too large
+	ctx := context.Background()
+	if k.absent(ctx, "big/x") || k.absent(ctx, "big/y") || listed != 1 {
+		t.Errorf("a partition too large to list answered absent, or was listed %d times", listed)
+	}
+	if k.absent(ctx, "no-partition") {
+		t.Error("an id outside any partition answered absent")
+	}
+	if !k.absent(ctx, "small/b") || k.absent(ctx, "small/a") {
+		t.Error("a listed partition answered wrong")
+	}
+	// Past the bound, every list is dropped and taken again on demand.
+	for i := range 120 {
+		k.absent(ctx, string(rune('A'+i%60))+"x/id")
+	}
+	if k.size > k.max {
+		t.Errorf("%d ids listed, bound %d", k.size, k.max)
+	}
+}
