@@ -253,7 +253,14 @@ func (f usersFold) stamp(org domain.OrgID, id string, pos int64) {
 		return
 	}
 	key, storable := rowKey(org, id)
-	f.setStamp(org, pos, f.changes(org, stamp).add(stamp.Position, pos, key, storable))
+	list, seq := f.changes(org, stamp)
+	list = list.add(stamp.Position, pos, key, storable)
+	if len(list.changes) >= recentMax {
+		// Full: archived, and a new live list begins where it ends.
+		f.refs.put(archiveKey(org, seq), ref{ID: archiveKey(org, seq), Position: pos, Recent: list, Seq: seq})
+		list, seq = &recentRows{from: pos}, seq+1
+	}
+	f.setStamp(org, pos, list, seq)
 }
 
 // catchUp moves the org stamp forward to pos, a row's position that the
@@ -262,15 +269,16 @@ func (f usersFold) stamp(org domain.OrgID, id string, pos int64) {
 // reload them all.
 func (f usersFold) catchUp(org domain.OrgID, pos int64) {
 	if stamp, ok := f.refs.get(orgKey(org)); !ok || stamp.Position < pos {
-		f.setStamp(org, pos, &recentRows{from: pos})
+		_, seq := f.changes(org, stamp)
+		f.setStamp(org, pos, &recentRows{from: pos}, seq+1)
 	}
 }
 
 // setStamp writes the change list, then the stamp, both at pos. Live apply
 // writes the stamp after every other document of a flush (it is "late"),
 // so a reader that sees the stamp at pos finds the list at pos or later.
-func (f usersFold) setStamp(org domain.OrgID, pos int64, changes *recentRows) {
-	f.refs.put(changesKey(org), ref{ID: changesKey(org), Position: pos, Recent: changes})
+func (f usersFold) setStamp(org domain.OrgID, pos int64, changes *recentRows, seq int64) {
+	f.refs.put(changesKey(org), ref{ID: changesKey(org), Position: pos, Recent: changes, Seq: seq})
 	f.refs.put(orgKey(org), ref{ID: orgKey(org), Position: pos})
 }
 
@@ -278,15 +286,19 @@ func (f usersFold) setStamp(org domain.OrgID, pos int64, changes *recentRows) {
 // when it is at the stamp's position, or the list a stamp written before
 // the list had a document of its own carries. Anything else (the list
 // written, the stamp lost with a crash between the two) is nil, which
-// recentRows.add restarts complete from the stamp's position.
-func (f usersFold) changes(org domain.OrgID, stamp ref) *recentRows {
-	if stamp.Recent != nil {
-		return stamp.Recent
+// recentRows.add restarts complete from the stamp's position. seq is the
+// live list's number, kept even when its list is not (a list that
+// restarts takes the next number, so that no reader joins it to an
+// archived one it does not continue).
+func (f usersFold) changes(org domain.OrgID, stamp ref) (list *recentRows, seq int64) {
+	doc, ok := f.refs.get(changesKey(org))
+	switch {
+	case stamp.Recent != nil:
+		return stamp.Recent, doc.Seq
+	case ok && doc.Position == stamp.Position:
+		return doc.Recent, doc.Seq
 	}
-	if list, ok := f.refs.get(changesKey(org)); ok && list.Position == stamp.Position {
-		return list.Recent
-	}
-	return nil
+	return nil, doc.Seq + 1
 }
 
 // withdraw ends the pending state of a row whose invitation or

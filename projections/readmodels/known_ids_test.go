@@ -2,12 +2,7 @@ package readmodels
 
 import (
 	"context"
-	"sync/atomic"
 	"testing"
-
-	"go.mongodb.org/mongo-driver/event"
-	"go.mongodb.org/mongo-driver/mongo"
-	"go.mongodb.org/mongo-driver/mongo/options"
 )
 
 // A Users row of an organization whose rows are listed is known absent
@@ -15,18 +10,7 @@ import (
 // flush makes it be listed again.
 func TestKnownIDsAnswerAbsentRowsWithoutARead(t *testing.T) {
 	ctx := testContext(t)
-	var finds atomic.Int64
-	monitor := &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
-		if e.CommandName == "find" {
-			finds.Add(1)
-		}
-	}}
-	client, err := mongo.Connect(ctx, options.Client().ApplyURI(srv.URI).SetMonitor(monitor))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
-	coll := client.Database(srv.DB(t).Name()).Collection("users_known")
+	coll, finds := countingFinds(t, ctx, "users_known")
 	for _, u := range []User{{ID: "org-a/stored@example.org", OrgID: "org-a"}, {ID: "org-b/other@example.org", OrgID: "org-b"}} {
 		if _, err := coll.InsertOne(ctx, u); err != nil {
 			t.Fatal(err)

@@ -17,18 +17,7 @@ import (
 // newer of the stored and the pending version stays.
 func TestLiveCreateSkipsTheReadAndKeepsTheNewerOnARedelivery(t *testing.T) {
 	ctx := testContext(t)
-	var finds atomic.Int64
-	monitor := &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
-		if e.CommandName == "find" {
-			finds.Add(1)
-		}
-	}}
-	client, err := mongo.Connect(ctx, options.Client().ApplyURI(srv.URI).SetMonitor(monitor))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
-	coll := client.Database(srv.DB(t).Name()).Collection("invitations_create")
+	coll, finds := countingFinds(t, ctx, "invitations_create")
 	for _, doc := range []Invitation{{ID: "stored-newer", Email: "stored", Position: 300}, {ID: "stored-older", Email: "stored", Position: 100}} {
 		if _, err := coll.InsertOne(ctx, doc); err != nil {
 			t.Fatal(err)
@@ -80,4 +69,22 @@ func TestLiveCreateSkipsTheReadAndKeepsTheNewerOnARedelivery(t *testing.T) {
 			t.Errorf("%s known as %+v (%v, %d reads), want %q at %d from the cache", id, known, ok, finds.Load(), w.email, w.pos)
 		}
 	}
+}
+
+// countingFinds returns collection name of the test's database through a
+// client of its own that counts the find commands it sends.
+func countingFinds(t *testing.T, ctx context.Context, name string) (*mongo.Collection, *atomic.Int64) {
+	t.Helper()
+	finds := new(atomic.Int64)
+	monitor := &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+		if e.CommandName == "find" {
+			finds.Add(1)
+		}
+	}}
+	client, err := mongo.Connect(ctx, options.Client().ApplyURI(srv.URI).SetMonitor(monitor))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	return client.Database(srv.DB(t).Name()).Collection(name), finds
 }

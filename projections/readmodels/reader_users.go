@@ -341,16 +341,31 @@ func (r *MongoReader) orgRows(ctx context.Context, version int, org domain.OrgID
 			return decodeAll[User](ctx, "users", cur, err)
 		},
 		byID: func(ctx context.Context, ids []string) ([]User, error) { return findByIDs(ctx, coll, ids) },
-		changes: func(ctx context.Context, at int64) (*recentRows, error) {
-			var list ref
-			err := stamps.FindOne(ctx, bson.D{{Key: "_id", Value: changesKey(org)}}).Decode(&list)
-			if err != nil && !isNoDocuments(err) {
-				return nil, readErr("org change list", err)
+		changes: func(ctx context.Context, at, since int64) (*recentRows, error) {
+			read := func(id string) (ref, error) {
+				var list ref
+				err := stamps.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&list)
+				if err != nil && !isNoDocuments(err) {
+					return ref{}, readErr("org change list", err)
+				}
+				return list, nil
 			}
-			if list.Position < at {
-				return nil, nil // behind the stamp (never written so): reload
+			list, err := read(changesKey(org))
+			if err != nil || list.Position < at || list.Recent == nil {
+				return nil, err // behind the stamp (never written so): reload
 			}
-			return list.Recent, nil
+			recent := list.Recent
+			for seq := list.Seq - 1; recent.from > since && seq >= 0 && seq >= list.Seq-archivedLists; seq-- {
+				older, err := read(archiveKey(org, seq))
+				if err != nil {
+					return nil, err
+				}
+				if older.Seq != seq || older.Position != recent.from || older.Recent == nil {
+					break // overwritten since, or not the list this one continues
+				}
+				recent = older.Recent.join(recent)
+			}
+			return recent, nil
 		},
 	})
 }

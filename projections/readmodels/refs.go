@@ -1,6 +1,8 @@
 package readmodels
 
 import (
+	"strconv"
+
 	"github.com/orgportal/onboarding/domain"
 )
 
@@ -24,6 +26,9 @@ type ref struct {
 	// list had a document of its own carry it too; nil on stamps written
 	// before it existed, whose readers reload the whole organization.
 	Recent *recentRows `bson:"recent,omitempty"`
+	// Seq numbers an organization's change lists: the live one
+	// (changesKey) and the full ones archived before it (archiveKey).
+	Seq int64 `bson:"seq,omitempty"`
 }
 
 // Keys of ref documents. Ids are letters, digits, '-' and '_', so the
@@ -50,6 +55,22 @@ const orgKeyPrefix = "org:"
 func changesKey(id domain.OrgID) string { return changesKeyPrefix + string(id) }
 
 const changesKeyPrefix = "changes:"
+
+// archiveKey is where the organization's full change list number seq is
+// kept once the live list moved past it: a ring of archivedLists slots,
+// so that a reader further behind than one list patches its rows from
+// up to that many more (see MongoReader.orgRows) instead of reloading
+// the organization. A reload takes longer than 256 changes at a few
+// hundred a second, so a reader that had to reload would otherwise find
+// itself behind the live list again, and reload again, for as long as the
+// load lasts.
+func archiveKey(id domain.OrgID, seq int64) string {
+	return changesKey(id) + "#" + strconv.FormatInt(seq%archivedLists, 10)
+}
+
+// archivedLists is how many full change lists are kept behind the live
+// one: with it, 2,304 changes.
+const archivedLists = 8
 
 // personRef names a user by id and, when the projection has seen them
 // join, email.

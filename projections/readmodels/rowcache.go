@@ -93,10 +93,12 @@ type rowSource struct {
 	// in that order.
 	byID func(ctx context.Context, ids []string) ([]User, error)
 	// changes reads the organization's change list (see changesKey), for
-	// a stamp that does not carry its own; nil when it is not at the
-	// stamp's position or later (then the rows are reloaded). Only a
-	// refresh that could patch reads it.
-	changes func(ctx context.Context, stamp int64) (*recentRows, error)
+	// a stamp that does not carry its own, joined to the archived lists
+	// before it (archiveKey) as far as needed to reach back to since, or
+	// as far as they go; nil when it is not at the stamp's position or
+	// later (then the rows are reloaded). Only a refresh that could patch
+	// reads it.
+	changes func(ctx context.Context, stamp, since int64) (*recentRows, error)
 }
 
 func newRowCache(max int) *rowCache {
@@ -153,7 +155,7 @@ func (c *rowCache) refresh(ctx context.Context, cached *orgRows, stamp ref, src 
 		recent := stamp.Recent
 		if recent == nil && src.changes != nil {
 			var err error
-			if recent, err = src.changes(ctx, stamp.Position); err != nil {
+			if recent, err = src.changes(ctx, stamp.Position, cached.stamp); err != nil {
 				return nil, err
 			}
 		}

@@ -330,49 +330,53 @@ func TestCachedRefreshDropsDeletedRows(t *testing.T) {
 	}
 }
 
-// A reader further behind than the stamp's list reaches, or with more
-// changed rows than pay to fetch one by one, reloads the organization.
+// A reader further behind than the live change list patches its rows
+// from the archived lists; further behind than those reach, or with more
+// changed rows than pay to fetch one by one, it reloads the organization.
 func TestCachedRefreshFallsBackToFullLoad(t *testing.T) {
 	ctx := testContext(t)
 	l := newLiveOrg(t, ctx, "org-a", 40)
 	r := NewReader(l.db, ReaderOptions{Strategy: StrategyCached})
-	r.cache.patchMin = 1 << 30 // only the list's reach limits patching
+	r.cache.patchMin = 1 << 30 // only the lists' reach limits patching
 	l.check(r, "first read")
-
-	// More changes than the list keeps, in one flush.
-	var events []domain.Event
-	for range recentMax + 10 {
-		p := l.newPerson()
-		p.inv = domain.InvitationID("inv-" + p.email)
-		events = append(events, domain.UserInvited{InvitationID: p.inv, OrgID: l.org, Email: p.email, NormalizedEmail: p.email,
-			Role: domain.RoleMember, InvitedBy: l.owner, Generation: 1, ExpiresAt: t0.Add(48 * time.Hour)})
+	invitations := func(n int) []domain.Event {
+		var events []domain.Event
+		for range n {
+			p := l.newPerson()
+			p.inv = domain.InvitationID("inv-" + p.email)
+			events = append(events, domain.UserInvited{InvitationID: p.inv, OrgID: l.org, Email: p.email, NormalizedEmail: p.email,
+				Role: domain.RoleMember, InvitedBy: l.owner, Generation: 1, ExpiresAt: t0.Add(48 * time.Hour)})
+		}
+		return events
 	}
-	l.apply(events...)
-	l.check(r, "after more changes than the list keeps")
-	if full, patched := r.refreshes(); full != 2 || patched != 0 {
-		t.Errorf("gap beyond the list: %d full loads and %d patches, want 2 and 0", full, patched)
+
+	// More changes than the live list keeps, in one flush: the archived
+	// lists reach back.
+	l.apply(invitations(3*recentMax + 10)...)
+	l.check(r, "after more changes than the live list keeps")
+	if full, patched := r.refreshes(); full != 1 || patched != 1 {
+		t.Errorf("gap beyond the live list: %d full loads and %d patches, want 1 and 1", full, patched)
+	}
+	// More than all the lists keep.
+	l.apply(invitations((archivedLists+1)*recentMax + 10)...)
+	l.check(r, "after more changes than all the lists keep")
+	if full, patched := r.refreshes(); full != 2 || patched != 1 {
+		t.Errorf("gap beyond the archived lists: %d full loads and %d patches, want 2 and 1", full, patched)
 	}
 	// Back within reach: patched again.
 	l.invite(l.newPerson())
 	l.check(r, "one more")
-	if full, patched := r.refreshes(); full != 2 || patched != 1 {
-		t.Errorf("%d full loads and %d patches, want 2 and 1", full, patched)
+	if full, patched := r.refreshes(); full != 2 || patched != 2 {
+		t.Errorf("%d full loads and %d patches, want 2 and 2", full, patched)
 	}
 
 	// Within the list, but more rows than patchLimit: a reload is cheaper.
 	r.cache.patchMin = patchMin
 	limit := r.cache.patchLimit(len(l.folded()))
-	events = events[:0]
-	for range limit + 1 {
-		p := l.newPerson()
-		p.inv = domain.InvitationID("inv-" + p.email)
-		events = append(events, domain.UserInvited{InvitationID: p.inv, OrgID: l.org, Email: p.email, NormalizedEmail: p.email,
-			Role: domain.RoleMember, InvitedBy: l.owner, Generation: 1, ExpiresAt: t0.Add(48 * time.Hour)})
-	}
-	l.apply(events...)
+	l.apply(invitations(limit + 1)...)
 	l.check(r, "many rows changed")
-	if full, patched := r.refreshes(); full != 3 || patched != 1 {
-		t.Errorf("%d changed rows (limit %d): %d full loads and %d patches, want 3 and 1", limit+1, limit, full, patched)
+	if full, patched := r.refreshes(); full != 3 || patched != 2 {
+		t.Errorf("%d changed rows (limit %d): %d full loads and %d patches, want 3 and 2", limit+1, limit, full, patched)
 	}
 }
 
@@ -603,7 +607,7 @@ func TestRowCacheReadsTheChangeListOnlyWhenBehind(t *testing.T) {
 		byID: func(ctx context.Context, ids []string) ([]User, error) {
 			return []User{{ID: "o/a", Name: "a2"}}, nil
 		},
-		changes: func(ctx context.Context, stamp int64) (*recentRows, error) {
+		changes: func(ctx context.Context, stamp, since int64) (*recentRows, error) {
 			listReads.Add(1)
 			return list, listErr
 		},

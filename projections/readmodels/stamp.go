@@ -79,6 +79,13 @@ func (r *recentRows) add(stampPos, pos int64, key string, ok bool) *recentRows {
 	return &recentRows{from: from, changes: changes}
 }
 
+// join returns the changes of r followed by those of next, a list that
+// begins where r ends.
+func (r *recentRows) join(next *recentRows) *recentRows {
+	changes := make([]rowChange, 0, len(r.changes)+len(next.changes))
+	return &recentRows{from: r.from, changes: append(append(changes, r.changes...), next.changes...)}
+}
+
 // since returns the keys of the rows changed after pos, each once, and
 // whether the list is complete that far back.
 func (r *recentRows) since(pos int64) ([]string, bool) {

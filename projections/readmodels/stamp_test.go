@@ -183,3 +183,46 @@ func TestFoldUsersContinuesTheListOfAnOldStamp(t *testing.T) {
 		t.Errorf("the list since the start: %v %v, want the old stamp's entry and ann's", keys, ok)
 	}
 }
+
+// A full change list is archived under its number and a new live list
+// begins where it ends, so that a reader can join them back to back; a
+// list restarted after a lost stamp takes a new number, which no archived
+// list continues.
+func TestFoldUsersArchivesFullLists(t *testing.T) {
+	h := bootstrapped()
+	for i := range 2*recentMax + 5 {
+		email := fmt.Sprintf("p%04d@example.org", i)
+		h = h.add(string(owner), domain.UserInvited{InvitationID: domain.InvitationID("inv-" + email), OrgID: org, Email: email, NormalizedEmail: email, Role: domain.RoleMember, InvitedBy: owner})
+	}
+	rows, refs := foldAllUsers(t, h)
+	live := refs[changesKey(org)]
+	if live.Seq < 2 || len(live.Recent.changes) == 0 || len(live.Recent.changes) >= recentMax {
+		t.Fatalf("live list number %d with %d changes, want number 2 or more, not full", live.Seq, len(live.Recent.changes))
+	}
+	joined := live.Recent
+	for seq := live.Seq - 1; seq >= live.Seq-2; seq-- {
+		a, ok := refs[archiveKey(org, seq)]
+		if !ok || a.Seq != seq || a.Position != joined.from || len(a.Recent.changes) != recentMax {
+			t.Fatalf("archived list %d: %v, number %d at %d with %d changes; want number %d ending at %d with %d",
+				seq, ok, a.Seq, a.Position, len(a.Recent.changes), seq, joined.from, recentMax)
+		}
+		joined = a.Recent.join(joined)
+	}
+	keys, ok := joined.since(joined.from)
+	if !ok || len(keys) != len(joined.changes) || len(keys) < 2*recentMax {
+		t.Errorf("the joined lists name %d rows (complete %v) for %d changes", len(keys), ok, len(joined.changes))
+	}
+
+	// The stamp write was lost: the list restarts under a new number.
+	before := live.Seq
+	refs[orgKey(org)] = ref{ID: orgKey(org), Position: live.Position - 100}
+	last := h[len(h)-1]
+	email := "late@example.org"
+	next := h.add(string(owner), domain.UserInvited{InvitationID: "inv-late", OrgID: org, Email: email, NormalizedEmail: email, Role: domain.RoleMember, InvitedBy: owner})
+	if err := foldUsers(rows, refs, next[len(next)-1]); err != nil {
+		t.Fatal(err)
+	}
+	if got := refs[changesKey(org)]; got.Seq <= before || got.Recent.from != int64(last.Position)-100 {
+		t.Errorf("restarted list number %d from %d, want a number above %d, from the stamp's %d", got.Seq, got.Recent.from, before, int64(last.Position)-100)
+	}
+}
