@@ -119,18 +119,20 @@ func backlog(ctx context.Context, conn *eventstoredb.Conn, types []string, after
 }
 
 // readModelProjections are the projections over db; prepare is what the
-// embedded FerretDB needs done to each new collection (nil for MongoDB).
-func readModelProjections(db *mongo.Database, prepare func(context.Context, *mongo.Collection) error) []projections.Projection {
-	return readmodels.Projections(db, readmodels.Options{PrepareCollection: prepare})
+// embedded FerretDB needs done to each new collection (nil for MongoDB);
+// reader, when set, is the process's reader, whose Users page cache the
+// live users projection keeps current (nil when nothing reads).
+func readModelProjections(db *mongo.Database, prepare func(context.Context, *mongo.Collection) error, reader *readmodels.MongoReader) []projections.Projection {
+	return readmodels.Projections(db, readmodels.Options{PrepareCollection: prepare, Reader: reader})
 }
 
 // startProjections runs the read models' projections on this replica
 // (each while it holds the projection's lease) until stop is called.
-func startProjections(ctx context.Context, src projections.Source, rm readModelsDB, owner string, logger *slog.Logger) (*projections.Runner, func(), error) {
+func startProjections(ctx context.Context, src projections.Source, rm readModelsDB, reader *readmodels.MongoReader, owner string, logger *slog.Logger) (*projections.Runner, func(), error) {
 	logger = logger.With("component", "projections")
 	runner, err := projections.NewRunner(projections.RunnerConfig{
 		Source:      src,
-		Projections: readModelProjections(rm.db, rm.prepare),
+		Projections: readModelProjections(rm.db, rm.prepare, reader),
 		Checkpoints: mongodb.NewCheckpointStore(rm.db),
 		Versions:    mongodb.NewVersions(rm.db, time.Now),
 		Leases:      mongodb.NewLeases(rm.db, time.Now, logger),

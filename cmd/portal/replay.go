@@ -119,7 +119,7 @@ func runReplay(ctx context.Context, cfg config.Config, names []string, bar bool,
 		return err
 	}
 	var projs []projections.Projection
-	for _, p := range readModelProjections(rm.db, rm.prepare) {
+	for _, p := range readModelProjections(rm.db, rm.prepare, nil) {
 		if slices.Contains(names, p.Name()) {
 			projs = append(projs, p)
 		}

@@ -147,12 +147,12 @@ func runServe(ctx context.Context, cfg config.Config, logger *slog.Logger, stdou
 	if err != nil {
 		return err
 	}
-	runner, stopProjections, err := startProjections(ctx, source, readModels, leaseOwner(), logger)
+	reader := readmodels.NewReader(readModels.db, readmodels.ReaderOptions{})
+	runner, stopProjections, err := startProjections(ctx, source, readModels, reader, leaseOwner(), logger)
 	if err != nil {
 		return err
 	}
 	defer stopProjections()
-	reader := readmodels.NewReader(readModels.db, readmodels.ReaderOptions{})
 
 	// 8. Mail: SMTP, or .eml files in the outbox folder; the reactor runs
 	// behind its own durable subscription until shutdown.

@@ -25,6 +25,11 @@ type Options struct {
 	// CacheSize bounds the documents each live applier remembers; 10,000
 	// when zero.
 	CacheSize int
+	// Reader, when set, is this process's reader: the live users
+	// projection hands it the rows each flush stored (see
+	// MongoReader.pushRows), so that its Users page cache moves with
+	// them instead of reading them back.
+	Reader *MongoReader
 }
 
 // Projections returns the three read models, users, invitations and
@@ -193,7 +198,11 @@ func (p *Users) Live(version int) projections.Applier {
 	// The org stamps are written after everything else of a flush: a
 	// reader that finds a stamp moved finds the rows that moved it.
 	refs.late = func(id string) bool { return strings.HasPrefix(id, orgKeyPrefix) }
-	return newLiveApplier(func(e projections.Envelope) error { return foldUsers(rows, refs, e) }, rows, refs)
+	a := newLiveApplier(func(e projections.Envelope) error { return foldUsers(rows, refs, e) }, rows, refs)
+	if r := p.opts.Reader; r != nil {
+		a.stored = func() { r.pushRows(version, rows, refs) }
+	}
+	return a
 }
 
 // Rebuild implements projections.Projection.
@@ -259,6 +268,9 @@ type liveApplier struct {
 	tables []pendingTable
 	apply  func(projections.Envelope) error
 	lost   error // the failed flush, once one failed
+	// stored, when set, runs after a flush stored everything, before the
+	// tables forget what they wrote.
+	stored func()
 }
 
 func newLiveApplier(apply func(projections.Envelope) error, tables ...pendingTable) *liveApplier {
@@ -324,6 +336,9 @@ func (a *liveApplier) flush(ctx context.Context) error {
 		}
 		a.lost = fmt.Errorf("%w: %w", projections.ErrRedeliver, err)
 		return a.lost
+	}
+	if a.stored != nil {
+		a.stored()
 	}
 	for _, t := range a.tables {
 		t.flushed()

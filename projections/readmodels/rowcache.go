@@ -51,10 +51,11 @@ type rowCache struct {
 	patchMin int
 	fullOnly bool
 
-	// fullLoads and patches count the refreshes of each kind, for tests
-	// and benchmarks.
+	// fullLoads and patches count the refreshes of each kind, pushes the
+	// copies the projection moved (push), for tests and benchmarks.
 	fullLoads atomic.Int64
 	patches   atomic.Int64
+	pushes    atomic.Int64
 
 	mu       sync.Mutex
 	orgs     map[string]*orgRows
@@ -188,6 +189,24 @@ func (c *rowCache) refresh(ctx context.Context, cached *orgRows, stamp ref, src 
 	}
 	slices.SortFunc(rows, func(a, b *User) int { return strings.Compare(a.ID, b.ID) })
 	return &orgRows{stamp: stamp.Position, rows: rows, search: newSearchIndex(rows)}, nil
+}
+
+// push brings the cached rows of key from stamp prev to next with rows
+// the projection of this process has just stored: ids (sorted) changed,
+// changed (sorted) are those of them that exist. A copy at another stamp
+// is left alone; the next read refreshes it from the database.
+func (c *rowCache) push(key string, prev, next int64, ids []string, changed []User) {
+	c.mu.Lock()
+	cached := c.orgs[key]
+	c.mu.Unlock()
+	if cached == nil || cached.stamp != prev {
+		return
+	}
+	o := &orgRows{stamp: next, rows: patchRows(cached.rows, ids, changed), search: cached.search.patch(cached.rows, ids, changed)}
+	c.mu.Lock()
+	c.store(key, o) // keeps a newer copy stored meanwhile
+	c.mu.Unlock()
+	c.pushes.Add(1)
 }
 
 // patchLimit is the most changed rows a refresh of an organization of n

@@ -32,6 +32,7 @@ type liveOrg struct {
 	owner   domain.UserID
 	version int
 	applier projections.Applier
+	reader  *MongoReader // handed the rows each flush stores (Options.Reader); nil: none
 	h       history
 	next    uint64
 
@@ -75,7 +76,7 @@ func newLiveOrgFrom(t testing.TB, ctx context.Context, org domain.OrgID, h histo
 // open starts a live applier on version, as a runner does after a switch.
 func (l *liveOrg) open(version int) {
 	l.t.Helper()
-	users := NewUsers(l.db, Options{PrepareCollection: srv.PrepareCollection()})
+	users := NewUsers(l.db, Options{PrepareCollection: srv.PrepareCollection(), Reader: l.reader})
 	if err := users.Prepare(l.ctx, version); err != nil {
 		l.t.Fatal(err)
 	}
@@ -262,6 +263,40 @@ func rowDiff(got, want []User) string {
 
 func (r *MongoReader) refreshes() (full, patched int64) {
 	return r.cache.fullLoads.Load(), r.cache.patches.Load()
+}
+
+// The live projection of this process hands the reader the rows each
+// flush stored: after any sequence of changes the copy it moved equals a
+// full load, and no step reads the changed rows or the change list back.
+func TestCachedRowsPushedByTheLiveProjection(t *testing.T) {
+	ctx := testContext(t)
+	l := newLiveOrg(t, ctx, "org-p", 120)
+	r := NewReader(l.db, ReaderOptions{Strategy: StrategyCached})
+	l.reader = r
+	l.open(l.version)
+	l.check(r, "first read")
+	rnd := rand.New(rand.NewPCG(5, 6))
+	steps := 80
+	if testing.Short() {
+		steps = 30
+	}
+	for i := range steps {
+		l.randomStep(rnd)
+		l.check(r, fmt.Sprintf("step %d", i))
+	}
+	full, patched := r.refreshes()
+	if pushed := r.cache.pushes.Load(); full != 1 || patched != 0 || pushed != int64(steps) {
+		t.Errorf("%d full loads, %d patches and %d pushes, want 1, 0 and %d", full, patched, pushed, steps)
+	}
+	// A copy at another stamp than the one a flush replaced is left alone:
+	// the next read refreshes it from the database.
+	other := NewReader(l.db, ReaderOptions{Strategy: StrategyCached})
+	l.check(other, "another reader")
+	l.invite(l.newPerson())
+	l.check(other, "another reader, one more")
+	if pushed := other.cache.pushes.Load(); pushed != 0 {
+		t.Errorf("a reader the projection was not given got %d pushes", pushed)
+	}
 }
 
 // After any sequence of changes, the patched rows are the rows a full

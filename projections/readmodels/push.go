@@ -1,0 +1,58 @@
+package readmodels
+
+import (
+	"strings"
+
+	"github.com/orgportal/onboarding/adapters/mongodb"
+	"github.com/orgportal/onboarding/domain"
+)
+
+// pushRows hands the reader's Users page cache what a flush of the live
+// users projection of this process (version) just stored, so that a page
+// read after it finds its copy already at the new stamp: it reads the
+// stamp as always, but neither the change list nor the changed rows.
+//
+// An organization is pushed only when the flush shows exactly what
+// changed between the stamp stored before it and the one it stored: the
+// stamp it replaced is known, the change list covers everything since,
+// and every row the list names was written by this flush. Otherwise (a
+// stamp caught up after a redelivery, a list restarted or archived in
+// between) nothing is pushed and the next read refreshes from the
+// database. A copy at any other stamp than the replaced one is left alone
+// too (rowCache.push). Readers of other replicas never get pushes; they
+// read as before.
+func (r *MongoReader) pushRows(version int, rows *liveTable[User], refs *liveTable[ref]) {
+	for _, id := range refs.order {
+		org, ok := strings.CutPrefix(id, orgKeyPrefix)
+		if !ok {
+			continue
+		}
+		stamp := refs.pending[id]
+		list, listed := refs.pending[changesKey(domain.OrgID(org))]
+		if stamp.delete || !stamp.baseKnown || !stamp.base.exists || !listed || list.delete || list.doc.Position != stamp.doc.Position {
+			continue
+		}
+		keys, complete := list.doc.Recent.since(stamp.base.doc.Position)
+		if !complete || len(keys) == 0 {
+			continue
+		}
+		ids := make([]string, len(keys))
+		changed := make([]User, 0, len(keys))
+		for i, k := range keys {
+			ids[i] = UserDocID(domain.OrgID(org), k) // sorted still: one prefix
+			w, ok := rows.pending[ids[i]]
+			if !ok {
+				changed = nil
+				break
+			}
+			if !w.delete {
+				changed = append(changed, w.doc)
+			}
+		}
+		if changed == nil {
+			continue
+		}
+		key := mongodb.CollectionName(UsersBase, version) + "/" + org
+		r.cache.push(key, stamp.base.doc.Position, stamp.doc.Position, ids, changed)
+	}
+}
