@@ -83,7 +83,9 @@ func (k *knownIDs) stored(id string, exists bool) {
 	switch {
 	case exists && !had:
 		ids[id] = struct{}{}
-		k.size++
+		if k.size++; k.size > k.max {
+			k.forgetAll() // listed again on demand, within the bound
+		}
 	case !exists && had:
 		delete(ids, id)
 		k.size--

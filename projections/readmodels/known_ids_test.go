@@ -2,6 +2,7 @@ package readmodels
 
 import (
 	"context"
+	"fmt"
 	"testing"
 )
 
@@ -83,5 +84,13 @@ func TestKnownIDsFallBackToReading(t *testing.T) {
 	}
 	if k.size > k.max {
 		t.Errorf("%d ids listed, bound %d", k.size, k.max)
+	}
+	// Rows the table writes count against the bound too.
+	k.absent(ctx, "small/b")
+	for i := range 2 * k.max {
+		k.stored(fmt.Sprintf("small/new%d", i), true)
+		if k.size > k.max {
+			t.Fatalf("after %d written rows %d ids listed, bound %d", i+1, k.size, k.max)
+		}
 	}
 }
