@@ -86,7 +86,7 @@ func (a *API) problemFor(c *gin.Context, err error) (Problem, time.Duration) {
 	case httpkit.Unavailable(err):
 		httpkit.LogError(a.log, c, slog.LevelWarn, "event store unavailable", err)
 		return newProblem(http.StatusServiceUnavailable, CodeUnavailable,
-			"the service is temporarily unavailable; nothing was changed, try again shortly", nil), httpkit.UnavailableRetryAfter
+			"the event store cannot be reached right now; repeat the request shortly (repeating is safe: if an earlier attempt went through, the answer says so)", nil), httpkit.UnavailableRetryAfter
 	}
 	httpkit.LogError(a.log, c, slog.LevelError, "request failed", err)
 	return newProblem(http.StatusInternalServerError, CodeInternal,

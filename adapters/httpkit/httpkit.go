@@ -198,8 +198,10 @@ func StatusOf(k domain.Kind) (int, bool) {
 }
 
 // Unavailable reports whether err says that the event store could not be
-// reached in time: nothing was changed, and the request can be retried
-// (503 with UnavailableRetryAfter).
+// reached in time (503 with UnavailableRetryAfter). The step that failed
+// wrote nothing or all of its events (an append whose answer was lost), and
+// earlier steps of a command may have gone through; commands are written so
+// that repeating the request resumes or answers what happened.
 func Unavailable(err error) bool {
 	return errors.Is(err, commands.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
 }

@@ -160,7 +160,7 @@ func (p *Pages) messageFor(c *gin.Context, err error) message {
 	case httpkit.Unavailable(err):
 		httpkit.LogError(p.log, c, slog.LevelWarn, "event store unavailable", err)
 		return message{Status: http.StatusServiceUnavailable, Code: codeUnavailable, Title: "Temporarily unavailable",
-			Detail:     "The portal cannot reach its data right now. Nothing was changed; try again in a moment.",
+			Detail:     "The portal cannot reach its data right now. Try again in a moment: sending this again is safe, and if your first attempt went through, the page says so.",
 			RetryAfter: httpkit.UnavailableRetryAfter, RequestID: httpkit.RequestIDOf(c)}
 	}
 	httpkit.LogError(p.log, c, slog.LevelError, "request failed", err)

@@ -44,6 +44,11 @@ type answer struct {
 
 func (a answer) code() string { s, _ := a.Body["code"].(string); return s }
 
+// repeated reports whether an earlier attempt may have taken effect: it got
+// no answer, or it answered 503 because the event store went away during an
+// append, whose outcome is then unknown (nothing or all of it written).
+func (a answer) repeated() bool { return a.Interrupted || a.Unavailable > 0 }
+
 func (a answer) position() uint64 {
 	p, _ := strconv.ParseUint(a.Header.Get("X-Consistency-Token"), 10, 64)
 	return p
@@ -181,7 +186,8 @@ type ack struct {
 	email    string
 	id       string // the invitation, registration or user id the answer named
 	position uint64 // X-Consistency-Token: the commit position of its last event (0: nothing written)
-	// resumed: an earlier attempt of this request got no answer.
+	// resumed: an earlier attempt of this request may have taken effect
+	// (answer.repeated).
 	resumed bool
 }
 
@@ -194,7 +200,7 @@ type person struct {
 
 	acks []ack
 	// tokenUsedBefore: the last step answered that the token was already
-	// used, after an attempt whose answer was lost (that attempt did it).
+	// used, after an attempt that may have taken effect (that attempt did it).
 	tokenUsedBefore bool
 	err             error
 }
@@ -242,8 +248,8 @@ func (d *crashDriver) invitation(ctx context.Context, p *person) error {
 	id, _ := result["invitationId"].(string)
 	switch status := result["status"]; {
 	case status == "invited":
-		d.record(p, ack{command: "invite", email: p.email, id: id, position: a.position(), resumed: a.Interrupted})
-	case status == "already_invited" && a.Interrupted && id != "":
+		d.record(p, ack{command: "invite", email: p.email, id: id, position: a.position(), resumed: a.repeated()})
+	case status == "already_invited" && a.repeated() && id != "":
 		// The lost attempt wrote it; the answer names it.
 		d.record(p, ack{command: "invite", email: p.email, id: id, resumed: true})
 	default:
@@ -261,8 +267,8 @@ func (d *crashDriver) invitation(ctx context.Context, p *person) error {
 	switch {
 	case a.Status == http.StatusCreated:
 		user, _ := a.Body["userId"].(string)
-		d.record(p, ack{command: "accept", email: p.email, id: user, position: a.position(), resumed: a.Interrupted})
-	case a.Status == http.StatusGone && a.code() == domain.CodeInvitationUsed && a.Interrupted:
+		d.record(p, ack{command: "accept", email: p.email, id: user, position: a.position(), resumed: a.repeated()})
+	case a.Status == http.StatusGone && a.code() == domain.CodeInvitationUsed && a.repeated():
 		p.tokenUsedBefore = true
 	default:
 		return fmt.Errorf("accept %s: %v", p.email, a)
@@ -279,7 +285,7 @@ func (d *crashDriver) registration(ctx context.Context, p *person) error {
 	if a.Status != http.StatusAccepted || id == "" {
 		return fmt.Errorf("join %s: %v", p.email, a)
 	}
-	d.record(p, ack{command: "join", email: p.email, id: id, position: a.position(), resumed: a.Interrupted})
+	d.record(p, ack{command: "join", email: p.email, id: id, position: a.position(), resumed: a.repeated()})
 	token, err := d.mail.await(ctx, "verification-"+id+"-g1")
 	if err != nil {
 		return fmt.Errorf("verification mail of %s: %w", p.email, err)
@@ -291,8 +297,8 @@ func (d *crashDriver) registration(ctx context.Context, p *person) error {
 	switch {
 	case a.Status == http.StatusCreated:
 		user, _ := a.Body["userId"].(string)
-		d.record(p, ack{command: "verify", email: p.email, id: user, position: a.position(), resumed: a.Interrupted})
-	case a.Status == http.StatusGone && a.code() == domain.CodeVerificationUsed && a.Interrupted:
+		d.record(p, ack{command: "verify", email: p.email, id: user, position: a.position(), resumed: a.repeated()})
+	case a.Status == http.StatusGone && a.code() == domain.CodeVerificationUsed && a.repeated():
 		p.tokenUsedBefore = true
 	default:
 		return fmt.Errorf("verify %s: %v", p.email, a)
