@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
@@ -25,14 +26,55 @@ const CheckpointsCollection = "checkpoints"
 // saves per name; use one CheckpointStore per process. Against a FerretDB
 // shared by several processes (not a supported deployment) only the lease
 // keeps savers apart.
+//
+// The store also remembers the highest position it saved per name (Saved)
+// and signals each save (Changed), so that a reader in the same process
+// learns where the projections it runs are without reading the collection.
 type CheckpointStore struct {
 	coll  *mongo.Collection
 	locks keyedMutex
+
+	savedMu sync.Mutex
+	saved   map[string]uint64 // highest position saved by this store, by name
+	changed chan struct{}     // closed and replaced when a saved position moves
 }
 
 // NewCheckpointStore returns a store over db's checkpoints collection.
 func NewCheckpointStore(db *mongo.Database) *CheckpointStore {
-	return &CheckpointStore{coll: db.Collection(CheckpointsCollection)}
+	return &CheckpointStore{coll: db.Collection(CheckpointsCollection), saved: map[string]uint64{}, changed: make(chan struct{})}
+}
+
+// Saved returns the highest position this store saved for name; ok is
+// false when it saved none. The stored position is at least that (another
+// process may have saved a higher one since), so it is a lower bound that
+// costs no read.
+func (s *CheckpointStore) Saved(name string) (position uint64, ok bool) {
+	s.savedMu.Lock()
+	defer s.savedMu.Unlock()
+	position, ok = s.saved[name]
+	return position, ok
+}
+
+// Changed returns a channel that is closed by the next save that moves a
+// position Saved reports. Take it before reading Saved, so that no save
+// falls between the two.
+func (s *CheckpointStore) Changed() <-chan struct{} {
+	s.savedMu.Lock()
+	defer s.savedMu.Unlock()
+	return s.changed
+}
+
+// remember records a successful save for Saved and wakes Changed's
+// waiters when it moved the position.
+func (s *CheckpointStore) remember(name string, position uint64) {
+	s.savedMu.Lock()
+	defer s.savedMu.Unlock()
+	if old, ok := s.saved[name]; ok && old >= position {
+		return
+	}
+	s.saved[name] = position
+	close(s.changed)
+	s.changed = make(chan struct{})
 }
 
 type checkpointDoc struct {
@@ -114,5 +156,6 @@ func (s *CheckpointStore) Save(ctx context.Context, name string, position uint64
 	if err != nil {
 		return fmt.Errorf("mongodb: save checkpoint %q at %d: %w", name, position, err)
 	}
+	s.remember(name, position)
 	return nil
 }

@@ -100,3 +100,65 @@ func TestCheckpointLoadManyMatchesLoad(t *testing.T) {
 		t.Errorf("LoadMany(nil) = %v, %v; want none", got, err)
 	}
 }
+
+// The store remembers what it saved (Saved, a lower bound of the stored
+// position that costs no read) and signals each save that moved it
+// (Changed); a save that failed or went backwards changes neither.
+func TestCheckpointSavedAndChanged(t *testing.T) {
+	ctx := testContext(t)
+	db := testDB(t)
+	store := mongodb.NewCheckpointStore(db)
+	other := mongodb.NewCheckpointStore(db) // another process
+
+	if pos, ok := store.Saved("users"); ok || pos != 0 {
+		t.Fatalf("Saved before any save = %d, %v", pos, ok)
+	}
+	changed := store.Changed()
+	if err := store.Save(ctx, "users", 100); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-changed:
+	default:
+		t.Fatal("Changed not closed by a save")
+	}
+	if pos, ok := store.Saved("users"); !ok || pos != 100 {
+		t.Fatalf("Saved = %d, %v; want 100", pos, ok)
+	}
+
+	// Another process saves further: this store's bound stays where it
+	// saved, below the stored position.
+	if err := other.Save(ctx, "users", 500); err != nil {
+		t.Fatal(err)
+	}
+	changed = store.Changed()
+	if err := store.Save(ctx, "users", 300); err != nil { // $max keeps 500
+		t.Fatal(err)
+	}
+	if pos, _ := store.Saved("users"); pos != 300 {
+		t.Errorf("Saved after saving 300 = %d, want 300", pos)
+	}
+	if stored, _, _ := store.Load(ctx, "users"); stored != 500 {
+		t.Errorf("stored = %d, want 500", stored)
+	}
+	<-changed
+
+	changed = store.Changed()
+	if err := store.Save(ctx, "users", 200); err != nil { // backwards
+		t.Fatal(err)
+	}
+	if err := store.Save(ctx, "users", math.MaxInt64+1); err == nil {
+		t.Fatal("Save beyond int64 succeeded")
+	}
+	select {
+	case <-changed:
+		t.Error("Changed closed by a save that moved nothing")
+	default:
+	}
+	if pos, _ := store.Saved("users"); pos != 300 {
+		t.Errorf("Saved after a backward and a failed save = %d, want 300", pos)
+	}
+	if _, ok := other.Saved("audit"); ok {
+		t.Error("Saved reports a name the store never saved")
+	}
+}

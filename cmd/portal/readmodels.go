@@ -133,7 +133,7 @@ func startProjections(ctx context.Context, src projections.Source, rm readModels
 	runner, err := projections.NewRunner(projections.RunnerConfig{
 		Source:      src,
 		Projections: readModelProjections(rm.db, rm.prepare, reader),
-		Checkpoints: mongodb.NewCheckpointStore(rm.db),
+		Checkpoints: rm.checkpoints,
 		Versions:    mongodb.NewVersions(rm.db, time.Now),
 		Leases:      mongodb.NewLeases(rm.db, time.Now, logger),
 		Owner:       owner, LeaseTTL: projectionLeaseTTL, Logger: logger,

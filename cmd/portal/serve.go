@@ -147,7 +147,7 @@ func runServe(ctx context.Context, cfg config.Config, logger *slog.Logger, stdou
 	if err != nil {
 		return err
 	}
-	reader := readmodels.NewReader(readModels.db, readmodels.ReaderOptions{})
+	reader := readmodels.NewReader(readModels.db, readmodels.ReaderOptions{Checkpoints: readModels.checkpoints})
 	runner, stopProjections, err := startProjections(ctx, source, readModels, reader, leaseOwner(), logger)
 	if err != nil {
 		return err
@@ -229,6 +229,10 @@ type readModelsDB struct {
 	// prepare indexes _id lookups of a new read-model collection on the
 	// embedded FerretDB (mongodb.Embedded.IndexIDs); nil for MongoDB.
 	prepare func(context.Context, *mongo.Collection) error
+	// checkpoints is the process's one checkpoint store of the read
+	// models: the projections save through it and the reader learns
+	// from it where they are without reading the database.
+	checkpoints *mongodb.CheckpointStore
 }
 
 // readModelsDatabase is the database name when the URL names none.
@@ -263,8 +267,9 @@ func openReadModels(ctx context.Context, cfg config.Config, logger *slog.Logger)
 		stopEmbedded()
 		return readModelsDB{}, err
 	}
+	db := client.Database(mongodb.DatabaseName(uri, readModelsDatabase))
 	rm := readModelsDB{
-		db: client.Database(mongodb.DatabaseName(uri, readModelsDatabase)),
+		db: db, checkpoints: mongodb.NewCheckpointStore(db),
 		close: func() {
 			dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()

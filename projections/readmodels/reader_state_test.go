@@ -151,3 +151,104 @@ func TestReaderAwaitPosition(t *testing.T) {
 		t.Error("the poller still runs with nobody waiting")
 	}
 }
+
+// A reader sharing the process's checkpoint store counts what it saved at
+// once, reads the state only every LocalStateTTL while it saved the
+// checkpoints of every projection it covers (and every PositionTTL while
+// it did not), wakes waiting requests at each save, and still sees what
+// only the database shows (a switch, another process's saves) within
+// LocalStateTTL.
+func TestReaderCountsCheckpointsSavedInProcess(t *testing.T) {
+	ctx := testContext(t)
+	db := srv.DB(t)
+	versions := mongodb.NewVersions(db, time.Now)
+	local := mongodb.NewCheckpointStore(db)
+	other := mongodb.NewCheckpointStore(db) // another replica's projections
+	bases := []string{UsersBase, InvitationsBase}
+	cp := func(base string, v int) string { return projections.CheckpointName(base, base, v) }
+	for _, base := range bases {
+		if err := versions.Switch(ctx, base, 1); err != nil {
+			t.Fatal(err)
+		}
+		if err := other.Save(ctx, cp(base, 1), 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	save := func(s *mongodb.CheckpointStore, base string, v int, pos uint64) {
+		t.Helper()
+		if err := s.Save(ctx, cp(base, v), pos); err != nil {
+			t.Fatal(err)
+		}
+	}
+	position := func(r *MongoReader, want uint64, reads int64, what string) {
+		t.Helper()
+		if pos, err := r.Position(ctx); err != nil || pos != want {
+			t.Errorf("%s: Position = %d, %v; want %d", what, pos, err, want)
+		}
+		if n := r.posReads.Load(); n != reads {
+			t.Errorf("%s: %d state reads, want %d", what, n, reads)
+		}
+	}
+
+	r := NewReader(db, ReaderOptions{Projections: bases, Checkpoints: local, PositionTTL: time.Nanosecond, LocalStateTTL: time.Hour})
+	position(r, 100, 1, "nothing saved here")
+	save(local, UsersBase, 1, 200)
+	position(r, 100, 2, "users saved here, invitations elsewhere (read every PositionTTL)")
+	save(local, InvitationsBase, 1, 300)
+	position(r, 200, 2, "both saved here: no read")
+	save(other, UsersBase, 1, 1000)
+	position(r, 200, 2, "another replica's save is not seen within LocalStateTTL")
+	for range 5 {
+		if _, err := r.Users(ctx, UsersQuery{OrgID: "org-local"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	position(r, 200, 2, "pages take the active version from the same state")
+
+	// Waiting requests wake at the saves, not at the next tick (an hour).
+	waiting := NewReader(db, ReaderOptions{Projections: bases, Checkpoints: local, PositionTTL: time.Hour, LocalStateTTL: time.Hour})
+	position(waiting, 300, 1, "a new reader reads the other replica's 1000 for users")
+	woke := make(chan uint64, 1)
+	go func() {
+		pos, err := waiting.AwaitPosition(ctx, 400)
+		if err != nil {
+			t.Error(err)
+		}
+		woke <- pos
+	}()
+	save(local, UsersBase, 1, 450)
+	save(local, InvitationsBase, 1, 400)
+	select {
+	case pos := <-woke:
+		if pos < 400 {
+			t.Errorf("woke at %d, before the token 400", pos)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a waiting request did not wake at the saves that passed its token")
+	}
+
+	// What only the database shows arrives within LocalStateTTL: here a
+	// switch of users to a version without a checkpoint yet.
+	short := NewReader(db, ReaderOptions{Projections: bases, Checkpoints: local, PositionTTL: time.Nanosecond, LocalStateTTL: 20 * time.Millisecond})
+	position(short, 400, 1, "a reader with a short LocalStateTTL")
+	if err := versions.Switch(ctx, UsersBase, 2); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		v, err := short.active(ctx, UsersBase)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the switch to users v2 not seen after LocalStateTTL")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if pos, err := short.Position(ctx); err != nil || pos != 0 {
+		t.Errorf("Position after the switch = %d, %v; want 0 (v2 has no checkpoint)", pos, err)
+	}
+}
