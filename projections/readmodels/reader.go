@@ -59,8 +59,9 @@ type ReaderOptions struct {
 	// LocalStateTTL is how long the state read is reused while the
 	// projections run in this process (see Checkpoints):
 	// DefaultLocalStateTTL when zero. It bounds how late the reader sees
-	// what only the database shows: a rebuild's switch to a new version,
-	// or a projection's lease moving to another replica.
+	// what only the database shows: a switch to a new version made by
+	// another replica (one made here is seen at once, see withSaved), or a
+	// projection's lease moving to another replica.
 	LocalStateTTL time.Duration
 }
 
@@ -212,6 +213,7 @@ func (r *MongoReader) Position(ctx context.Context) (uint64, error) {
 type readerState struct {
 	actives map[string]int
 	names   []string          // the active versions' checkpoint names, "" for a projection without one
+	next    []string          // the checkpoint names of the versions after them (what a rebuild saves before it switches)
 	stored  map[string]uint64 // their stored positions, by checkpoint name
 	pos     uint64
 }
@@ -219,6 +221,9 @@ type readerState struct {
 // withSaved returns st with the positions saved (this process's store; nil
 // for none) taken into account, and whether it saved every checkpoint st
 // names (then the read is only needed for what the database alone shows).
+// A rebuild in this process saves the checkpoint of the next version just
+// before it switches to it: once that is saved, the state is read again
+// at once rather than after LocalStateTTL.
 func (st readerState) withSaved(saved *mongodb.CheckpointStore) (readerState, bool) {
 	all := len(st.names) > 0
 	for i, name := range st.names {
@@ -226,6 +231,9 @@ func (st readerState) withSaved(saved *mongodb.CheckpointStore) (readerState, bo
 		if name == "" {
 			all = false
 		} else {
+			if _, switching := savedBy(saved, st.next[i]); switching {
+				all = false
+			}
 			pos = st.stored[name]
 			if p, ok := savedBy(saved, name); ok {
 				pos = max(pos, p)
@@ -306,11 +314,12 @@ func (r *MongoReader) readState(ctx context.Context) (readerState, error) {
 	if err != nil {
 		return readerState{}, readErr("active versions", err)
 	}
-	st := readerState{actives: make(map[string]int, len(names)), names: make([]string, len(names))}
+	st := readerState{actives: make(map[string]int, len(names)), names: make([]string, len(names)), next: make([]string, len(names))}
 	for i, name := range names {
 		if a, ok := actives[name]; ok && a.Version > 0 {
 			st.actives[name] = a.Version
 			st.names[i] = projections.CheckpointName(name, name, a.Version)
+			st.next[i] = projections.CheckpointName(name, name, a.Version+1)
 		}
 	}
 	st.stored, err = r.checkpoints.LoadMany(ctx, slices.DeleteFunc(slices.Clone(st.names), func(n string) bool { return n == "" }))

@@ -251,4 +251,20 @@ func TestReaderCountsCheckpointsSavedInProcess(t *testing.T) {
 	if pos, err := short.Position(ctx); err != nil || pos != 0 {
 		t.Errorf("Position after the switch = %d, %v; want 0 (v2 has no checkpoint)", pos, err)
 	}
+
+	// A rebuild here saves the next version's checkpoint just before it
+	// switches: the reader then reads the state again at once, not after
+	// LocalStateTTL.
+	sw := NewReader(db, ReaderOptions{Projections: bases, Checkpoints: local, PositionTTL: time.Nanosecond, LocalStateTTL: time.Hour})
+	save(local, UsersBase, 2, 60)
+	position(sw, 60, 1, "users v2 saved here")
+	position(sw, 60, 1, "all saved here: no read")
+	save(local, UsersBase, 3, 70)
+	if err := versions.Switch(ctx, UsersBase, 3); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := sw.active(ctx, UsersBase); err != nil || v != 3 {
+		t.Errorf("active right after a rebuild here switched = %d, %v; want 3", v, err)
+	}
+	position(sw, 70, 2, "after the switch to users v3")
 }
