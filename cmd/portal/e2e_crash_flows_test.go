@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -410,14 +409,10 @@ func getMailpitJSON(t *testing.T, mp *smtptest.Mailpit, path string, into any) {
 }
 
 // freeLoopbackPort returns a loopback port that was free a moment ago: the
-// portal is restarted on the same one, so that clients and the links in
-// mails keep working.
+// portal (or its event store, or its read-model database) is restarted on
+// the same one, so that clients and the links in mails keep working. It is
+// below the kernel's ephemeral range (see smtptest.FreeLoopbackPort).
 func freeLoopbackPort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return smtptest.FreeLoopbackPort(t)
 }
