@@ -19,6 +19,7 @@ import (
 
 	"github.com/orgportal/onboarding/adapters/esdbserver"
 	"github.com/orgportal/onboarding/adapters/eventstoredb"
+	"github.com/orgportal/onboarding/adapters/porttest"
 )
 
 // esdbHarness is an embedded event store on a fixed address, so that it can
@@ -44,14 +45,7 @@ func warnLogger() *slog.Logger {
 func newESDBHarness(t *testing.T) *esdbHarness {
 	t.Helper()
 	// Pick a free port first: a restart must come back on the same address.
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := lis.Addr().String()
-	if err := lis.Close(); err != nil {
-		t.Fatal(err)
-	}
+	addr := fmt.Sprintf("127.0.0.1:%d", porttest.FreeLoopbackPort(t))
 	h := &esdbHarness{dataDir: t.TempDir(), addr: addr, checkpoints: eventstoredb.NewMemoryCheckpoints(), log: warnLogger()}
 	if err := h.start(); err != nil {
 		t.Fatalf("start embedded event store: %v", err)
@@ -64,6 +58,7 @@ func newESDBHarness(t *testing.T) *esdbHarness {
 		}
 	})
 	h.renewals = &countingHandler{match: "replaced it with a new one"}
+	var err error
 	h.conn, err = eventstoredb.Dial(context.Background(), "esdb://"+addr+"?tls=false", slog.New(h.renewals))
 	if err != nil {
 		t.Fatal(err)

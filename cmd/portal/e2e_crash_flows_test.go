@@ -407,12 +407,3 @@ func getMailpitJSON(t *testing.T, mp *smtptest.Mailpit, path string, into any) {
 		t.Fatalf("mailpit GET %s: %d %v", path, resp.StatusCode, err)
 	}
 }
-
-// freeLoopbackPort returns a loopback port that was free a moment ago: the
-// portal (or its event store, or its read-model database) is restarted on
-// the same one, so that clients and the links in mails keep working. It is
-// below the kernel's ephemeral range (see smtptest.FreeLoopbackPort).
-func freeLoopbackPort(t *testing.T) int {
-	t.Helper()
-	return smtptest.FreeLoopbackPort(t)
-}

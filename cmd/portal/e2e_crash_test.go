@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orgportal/onboarding/adapters/porttest"
 	"github.com/orgportal/onboarding/adapters/smtp/smtptest"
 )
 
@@ -81,7 +82,7 @@ func TestE2ECrashConsistency(t *testing.T) {
 
 	mp := smtptest.StartMailpit(t, smtptest.MailpitConfig{})
 	data := t.TempDir()
-	base := fmt.Sprintf("http://127.0.0.1:%d", freeLoopbackPort(t))
+	base := fmt.Sprintf("http://127.0.0.1:%d", porttest.FreeLoopbackPort(t))
 	env := flowEnv(data, mp, base, nil)
 	start := func() *child {
 		c := startPortal(t, env)

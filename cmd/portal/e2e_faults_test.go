@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orgportal/onboarding/adapters/porttest"
 	"github.com/orgportal/onboarding/adapters/smtp/smtptest"
 )
 
@@ -93,7 +94,7 @@ func TestE2EEventStoreOutage(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, seed>>1))
 
 	storeDir := t.TempDir()
-	storeAddr := fmt.Sprintf("127.0.0.1:%d", freeLoopbackPort(t))
+	storeAddr := fmt.Sprintf("127.0.0.1:%d", porttest.FreeLoopbackPort(t))
 	startStore := func() *child {
 		c := startPortal(t, nil, "eventstore", "--listen", storeAddr, "--data", storeDir)
 		c.waitLine(startTimeout, func(l string) bool { return strings.Contains(l, "event store listening") })
@@ -103,7 +104,7 @@ func TestE2EEventStoreOutage(t *testing.T) {
 
 	mp := smtptest.StartMailpit(t, smtptest.MailpitConfig{})
 	data := t.TempDir()
-	base := fmt.Sprintf("http://127.0.0.1:%d", freeLoopbackPort(t))
+	base := fmt.Sprintf("http://127.0.0.1:%d", porttest.FreeLoopbackPort(t))
 	storeURL := "esdb://" + storeAddr + "?tls=false"
 	env := flowEnv(data, mp, base, map[string]string{"PORTAL_EVENTSTORE_URL": storeURL})
 	p := startPortal(t, env)
@@ -206,10 +207,10 @@ func TestE2EEventStoreOutage(t *testing.T) {
 func TestE2EReadStoreOutage(t *testing.T) {
 	portalBinary(t)
 	began := time.Now()
-	mongoAddr := fmt.Sprintf("127.0.0.1:%d", freeLoopbackPort(t))
+	mongoAddr := fmt.Sprintf("127.0.0.1:%d", porttest.FreeLoopbackPort(t))
 	db := startFerretProcess(t, filepath.Join(t.TempDir(), "readmodels"), mongoAddr)
 	mp := smtptest.StartMailpit(t, smtptest.MailpitConfig{})
-	base := fmt.Sprintf("http://127.0.0.1:%d", freeLoopbackPort(t))
+	base := fmt.Sprintf("http://127.0.0.1:%d", porttest.FreeLoopbackPort(t))
 	env := flowEnv(t.TempDir(), mp, base, map[string]string{"PORTAL_MONGO_URL": "mongodb://" + mongoAddr + "/"})
 	p := startPortal(t, env)
 	httpAddrFromJSONLog(t, p)

@@ -5,18 +5,18 @@ import (
 	"fmt"
 	"go/build"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/orgportal/onboarding/adapters/porttest"
 )
 
 // MailpitVersion is the Mailpit that .ci/run installs and the skip message
@@ -63,7 +63,7 @@ const mailpitStartTimeout = 20 * time.Second
 // PORTAL_REQUIRE_MAILPIT=1.
 func StartMailpit(t testing.TB, cfg MailpitConfig) *Mailpit {
 	t.Helper()
-	httpPort, smtpPort := FreeLoopbackPort(t), FreeLoopbackPort(t)
+	httpPort, smtpPort := porttest.FreeLoopbackPort(t), porttest.FreeLoopbackPort(t)
 	m := &Mailpit{
 		t: t, bin: mailpitBinary(t), smtpPort: smtpPort,
 		api:    fmt.Sprintf("http://127.0.0.1:%d", httpPort),
@@ -321,65 +321,6 @@ func (m *Mailpit) get(t testing.TB, path string) []byte {
 	}
 	return body
 }
-
-// FreeLoopbackPort returns a loopback port that was free a moment ago, for
-// a server the test restarts on the same address (Mailpit here; the
-// portal, its event store or its read-model database in cmd/portal).
-//
-// The port lies below the kernel's ephemeral range, from which it picks the
-// ports of listeners on port 0 (every embedded server and Mailpit of the
-// tests: go test ./... runs packages at once). A port from that range was
-// taken, while a killed event store was down, by a server of a test running
-// in parallel; the portal reconnected to that stranger, found neither its
-// sessions nor its organization, and answered 401 and 404 (a CI failure of
-// cmd/portal's TestE2EEventStoreOutage).
-func FreeLoopbackPort(t testing.TB) int {
-	t.Helper()
-	const lowest = 10_000
-	top := ephemeralPortsFrom()
-	if top <= lowest+1_000 {
-		// An unusual range leaves no room below it: take any free port.
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		return ln.Addr().(*net.TCPAddr).Port
-	}
-	for range 100 {
-		port := lowest + rand.IntN(top-lowest)
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err != nil {
-			continue // taken: try another
-		}
-		ln.Close()
-		return port
-	}
-	t.Fatalf("no free loopback port between %d and %d after 100 tries", lowest, top)
-	return 0
-}
-
-// ephemeralPortsFrom is the first port of the kernel's ephemeral range
-// (Linux: /proc/sys/net/ipv4/ip_local_port_range; 32768, its default, where
-// that cannot be read).
-func ephemeralPortsFrom() int {
-	raw, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err != nil {
-		return 32768
-	}
-	fields := strings.Fields(string(raw))
-	if len(fields) != 2 {
-		return 32768
-	}
-	low, err := strconv.Atoi(fields[0])
-	if err != nil {
-		return 32768
-	}
-	return low
-}
-
-// EphemeralPortsFrom is ephemeralPortsFrom, for tests of FreeLoopbackPort.
-func EphemeralPortsFrom() int { return ephemeralPortsFrom() }
 
 // LockedBuffer collects a child process's output from its copying
 // goroutines; the end-to-end tests of cmd/portal use it too.
