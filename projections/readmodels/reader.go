@@ -209,7 +209,8 @@ func (r *MongoReader) Position(ctx context.Context) (uint64, error) {
 
 // readerState is what one read of the read models' bookkeeping finds: the
 // active version of each projection Position covers (absent before its
-// first), the checkpoints of those versions, and the lowest of them.
+// first), the checkpoints of those versions, and (after withSaved) the
+// lowest of them.
 type readerState struct {
 	actives map[string]int
 	names   []string          // the active versions' checkpoint names, "" for a projection without one
@@ -218,8 +219,8 @@ type readerState struct {
 	pos     uint64
 }
 
-// withSaved returns st with the positions saved (this process's store; nil
-// for none) taken into account, and whether it saved every checkpoint st
+// withSaved returns st with its lowest position, taking into account what
+// this process's store saved, and whether it saved every checkpoint st
 // names (then the read is only needed for what the database alone shows).
 // A rebuild in this process saves the checkpoint of the next version just
 // before it switches to it: once that is saved, the state is read again
@@ -231,11 +232,11 @@ func (st readerState) withSaved(saved *mongodb.CheckpointStore) (readerState, bo
 		if name == "" {
 			all = false
 		} else {
-			if _, switching := savedBy(saved, st.next[i]); switching {
+			if _, switching := saved.Saved(st.next[i]); switching {
 				all = false
 			}
 			pos = st.stored[name]
-			if p, ok := savedBy(saved, name); ok {
+			if p, ok := saved.Saved(name); ok {
 				pos = max(pos, p)
 			} else {
 				all = false
@@ -246,13 +247,6 @@ func (st readerState) withSaved(saved *mongodb.CheckpointStore) (readerState, bo
 		}
 	}
 	return st, all
-}
-
-func savedBy(s *mongodb.CheckpointStore, name string) (uint64, bool) {
-	if s == nil {
-		return 0, false
-	}
-	return s.Saved(name)
 }
 
 // state returns the reader state: the last read, reused for PositionTTL
@@ -326,8 +320,7 @@ func (r *MongoReader) readState(ctx context.Context) (readerState, error) {
 	if err != nil {
 		return readerState{}, readErr("checkpoints", err)
 	}
-	st, _ = st.withSaved(nil)
-	return st, nil
+	return st, nil // pos is set by withSaved
 }
 
 // User implements Reader.
