@@ -14,8 +14,9 @@ import (
 //
 // An organization is pushed only when the flush shows exactly what
 // changed between the stamp stored before it and the one it stored: the
-// stamp it replaced is known, the change list covers everything since,
-// and every row the list names was written by this flush. Otherwise (a
+// stamp it replaced is known, the change list covers everything since
+// (joined to the lists the flush archived, see flushedChanges), and every
+// row the list names was written by this flush. Otherwise (a
 // stamp caught up after a redelivery, a list restarted or archived in
 // between) nothing is pushed and the next read refreshes from the
 // database. A copy at any other stamp than the replaced one is left alone
@@ -32,7 +33,7 @@ func (r *MongoReader) pushRows(version int, rows *liveTable[User], refs *liveTab
 		if stamp.delete || !stamp.baseKnown || !stamp.base.exists || !listed || list.delete || list.doc.Position != stamp.doc.Position {
 			continue
 		}
-		keys, complete := list.doc.Recent.since(stamp.base.doc.Position)
+		keys, complete := flushedChanges(domain.OrgID(org), list.doc, refs, stamp.base.doc.Position).since(stamp.base.doc.Position)
 		if !complete || len(keys) == 0 {
 			continue
 		}
@@ -55,4 +56,25 @@ func (r *MongoReader) pushRows(version int, rows *liveTable[User], refs *liveTab
 		key := mongodb.CollectionName(UsersBase, version) + "/" + org
 		r.cache.push(key, stamp.base.doc.Position, stamp.doc.Position, ids, changed)
 	}
+}
+
+// flushedChanges is the live change list live joined to the lists a
+// flush archived before it (refs holds that flush's writes), as far as
+// needed to reach back to since, the stamp the flush replaced; so that a
+// flush in which the live list filled up and began anew still shows every
+// change it made: the list fills every recentMax changes, and without the
+// archived part the flush that fills it could not be pushed. It stops at
+// the first list the flush did not write, or one that does not end where
+// the next begins (the ring of archivedLists slots wrapped within the
+// flush).
+func flushedChanges(org domain.OrgID, live ref, refs *liveTable[ref], since int64) *recentRows {
+	recent := live.Recent
+	for seq := live.Seq - 1; recent != nil && recent.from > since && seq >= 0 && seq >= live.Seq-archivedLists; seq-- {
+		w, ok := refs.pending[archiveKey(org, seq)]
+		if !ok || w.delete || w.doc.Seq != seq || w.doc.Position != recent.from || w.doc.Recent == nil {
+			break
+		}
+		recent = w.doc.Recent.join(recent)
+	}
+	return recent
 }

@@ -84,6 +84,18 @@ func (l *liveOrg) open(version int) {
 }
 
 // apply applies events as one step, then flushes.
+// invitations returns n invitations of new people to the organization.
+func (l *liveOrg) invitations(n int) []domain.Event {
+	var events []domain.Event
+	for range n {
+		p := l.newPerson()
+		p.inv = domain.InvitationID("inv-" + p.email)
+		events = append(events, domain.UserInvited{InvitationID: p.inv, OrgID: l.org, Email: p.email, NormalizedEmail: p.email,
+			Role: domain.RoleMember, InvitedBy: l.owner, Generation: 1, ExpiresAt: t0.Add(48 * time.Hour)})
+	}
+	return events
+}
+
 func (l *liveOrg) apply(events ...domain.Event) {
 	l.t.Helper()
 	for _, e := range events {
@@ -265,16 +277,23 @@ func (r *MongoReader) refreshes() (full, patched int64) {
 	return r.cache.fullLoads.Load(), r.cache.patches.Load()
 }
 
-// The live projection of this process hands the reader the rows each
-// flush stored: after any sequence of changes the copy it moved equals a
-// full load, and no step reads the changed rows or the change list back.
-func TestCachedRowsPushedByTheLiveProjection(t *testing.T) {
-	ctx := testContext(t)
-	l := newLiveOrg(t, ctx, "org-p", 120)
+// newPushedOrg is newLiveOrg with a reader whose cache the live applier
+// pushes to, after its first read (one full load).
+func newPushedOrg(t *testing.T, org domain.OrgID, n int) (*liveOrg, *MongoReader) {
+	t.Helper()
+	l := newLiveOrg(t, testContext(t), org, n)
 	r := NewReader(l.db, ReaderOptions{Strategy: StrategyCached})
 	l.reader = r
 	l.open(l.version)
 	l.check(r, "first read")
+	return l, r
+}
+
+// The live projection of this process hands the reader the rows each
+// flush stored: after any sequence of changes the copy it moved equals a
+// full load, and no step reads the changed rows or the change list back.
+func TestCachedRowsPushedByTheLiveProjection(t *testing.T) {
+	l, r := newPushedOrg(t, "org-p", 120)
 	rnd := rand.New(rand.NewPCG(5, 6))
 	steps := 80
 	if testing.Short() {
@@ -296,6 +315,22 @@ func TestCachedRowsPushedByTheLiveProjection(t *testing.T) {
 	l.check(other, "another reader, one more")
 	if pushed := other.cache.pushes.Load(); pushed != 0 {
 		t.Errorf("a reader the projection was not given got %d pushes", pushed)
+	}
+}
+
+// A flush in which the org's change list fills up and begins anew (every
+// recentMax changes) is pushed too: the list it archived shows the
+// changes the new live list does not.
+func TestCachedRowsPushedAcrossFullChangeLists(t *testing.T) {
+	l, r := newPushedOrg(t, "org-q", 40)
+	sizes := []int{recentMax - 3, 5, 1, recentMax + 7, recentMax, 3}
+	for _, n := range sizes {
+		l.apply(l.invitations(n)...) // one flush: fewer documents than maxPending
+		l.check(r, fmt.Sprintf("after a flush of %d changes", n))
+	}
+	full, patched := r.refreshes()
+	if pushed := r.cache.pushes.Load(); full != 1 || patched != 0 || pushed != int64(len(sizes)) {
+		t.Errorf("%d full loads, %d patches and %d pushes, want 1, 0 and %d", full, patched, pushed, len(sizes))
 	}
 }
 
@@ -374,26 +409,16 @@ func TestCachedRefreshFallsBackToFullLoad(t *testing.T) {
 	r := NewReader(l.db, ReaderOptions{Strategy: StrategyCached})
 	r.cache.patchMin = 1 << 30 // only the lists' reach limits patching
 	l.check(r, "first read")
-	invitations := func(n int) []domain.Event {
-		var events []domain.Event
-		for range n {
-			p := l.newPerson()
-			p.inv = domain.InvitationID("inv-" + p.email)
-			events = append(events, domain.UserInvited{InvitationID: p.inv, OrgID: l.org, Email: p.email, NormalizedEmail: p.email,
-				Role: domain.RoleMember, InvitedBy: l.owner, Generation: 1, ExpiresAt: t0.Add(48 * time.Hour)})
-		}
-		return events
-	}
 
 	// More changes than the live list keeps, in one flush: the archived
 	// lists reach back.
-	l.apply(invitations(3*recentMax + 10)...)
+	l.apply(l.invitations(3*recentMax + 10)...)
 	l.check(r, "after more changes than the live list keeps")
 	if full, patched := r.refreshes(); full != 1 || patched != 1 {
 		t.Errorf("gap beyond the live list: %d full loads and %d patches, want 1 and 1", full, patched)
 	}
 	// More than all the lists keep.
-	l.apply(invitations((archivedLists+1)*recentMax + 10)...)
+	l.apply(l.invitations((archivedLists+1)*recentMax + 10)...)
 	l.check(r, "after more changes than all the lists keep")
 	if full, patched := r.refreshes(); full != 2 || patched != 1 {
 		t.Errorf("gap beyond the archived lists: %d full loads and %d patches, want 2 and 1", full, patched)
@@ -408,7 +433,7 @@ func TestCachedRefreshFallsBackToFullLoad(t *testing.T) {
 	// Within the list, but more rows than patchLimit: a reload is cheaper.
 	r.cache.patchMin = patchMin
 	limit := r.cache.patchLimit(len(l.folded()))
-	l.apply(invitations(limit + 1)...)
+	l.apply(l.invitations(limit + 1)...)
 	l.check(r, "many rows changed")
 	if full, patched := r.refreshes(); full != 3 || patched != 2 {
 		t.Errorf("%d changed rows (limit %d): %d full loads and %d patches, want 3 and 2", limit+1, limit, full, patched)
