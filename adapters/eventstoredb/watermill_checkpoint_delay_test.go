@@ -106,3 +106,115 @@ func TestWatermillSubscriberCheckpointDelayFlushesWhenIdle(t *testing.T) {
 		t.Errorf("hook ran %d times (%d failed) for %d saves, want once before each save plus the failed one", hooks, hookFails, saves)
 	}
 }
+
+// announcingCheckpoints is countingCheckpoints that is also told the
+// positions whose save is put off.
+type announcingCheckpoints struct {
+	countingCheckpoints
+	announced map[string]uint64
+	hooked    uint64 // the position BeforeCheckpoint last ran for
+	early     int    // announcements the hook had not run for
+}
+
+func (a *announcingCheckpoints) Announce(name string, pos uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.announced[name] = max(a.announced[name], pos)
+	if a.hooked < pos {
+		a.early++
+	}
+}
+
+func (a *announcingCheckpoints) get(name string) (announced uint64, early int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.announced[name], a.early
+}
+
+// With CheckpointSaveEvery, the checkpoints taken between two saves are
+// only announced to a store that can be told (after BeforeCheckpoint, as
+// a save would be): the first checkpoint is saved, the later ones wait
+// for the timer, or for the subscription's end, which saves at once.
+func TestWatermillSubscriberCheckpointSaveEveryAnnouncesBetweenSaves(t *testing.T) {
+	h := newESDBHarness(t)
+	ctx := context.Background()
+	pub := h.publisher(t)
+	// run acks events of a new topic one by one, each after the last one
+	// was checkpointed (saved or announced), and returns the last
+	// position.
+	run := func(t *testing.T, saveEvery time.Duration) (*announcingCheckpoints, *eventstoredb.Subscriber, string, uint64) {
+		topic := "save-every-" + uuid.NewString()
+		store := &announcingCheckpoints{countingCheckpoints: countingCheckpoints{MemoryCheckpoints: eventstoredb.NewMemoryCheckpoints()}, announced: map[string]uint64{}}
+		name := eventstoredb.CheckpointName("users-v1", topic)
+		var acked uint64
+		sub := h.subscriber(t, eventstoredb.SubscriberConfig{
+			ConsumerGroup: "users-v1", Checkpoints: store, CheckpointEvery: 1000, CheckpointDelay: time.Millisecond,
+			CheckpointSaveEvery: saveEvery,
+			BeforeCheckpoint: func(context.Context, string) error {
+				store.mu.Lock()
+				defer store.mu.Unlock()
+				store.hooked = acked
+				return nil
+			},
+		})
+		msgs, err := sub.Subscribe(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 10 {
+			// One at a time: with none waiting, each ack is checkpointed
+			// at once (a waiting one would be delivered first).
+			publishNumbered(t, pub, topic, i+1, i+1)
+			msg := receive(t, msgs)
+			pos, err := eventstoredb.MessagePosition(msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			store.mu.Lock()
+			acked = pos
+			store.mu.Unlock()
+			msg.Ack()
+			waitFor(t, "the checkpoint of the last ack", func() bool {
+				announced, _ := store.get(name)
+				saved, _, _ := store.Load(ctx, name)
+				return max(announced, saved) == pos
+			})
+		}
+		return store, sub, name, acked
+	}
+
+	t.Run("until the subscription ends", func(t *testing.T) {
+		store, sub, name, last := run(t, time.Hour)
+		saved, _, _ := store.Load(ctx, name)
+		announced, early := store.get(name)
+		if store.count() != 1 || saved >= last || announced != last || early != 0 {
+			t.Fatalf("%d saves up to %d, announced %d (%d before the hook), last ack %d; want the first checkpoint saved and the others announced after the hook",
+				store.count(), saved, announced, early, last)
+		}
+		if err := sub.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if saved, _, _ := store.Load(ctx, name); saved != last || store.count() != 2 {
+			t.Errorf("after Close: saved %d in %d saves, want %d in 2", saved, store.count(), last)
+		}
+	})
+	t.Run("until the timer", func(t *testing.T) {
+		store, _, name, last := run(t, 50*time.Millisecond)
+		waitFor(t, "the save of the last announced checkpoint", func() bool {
+			saved, _, _ := store.Load(ctx, name)
+			return saved == last
+		})
+	})
+}
+
+// waitFor polls cond for up to 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within 10 s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

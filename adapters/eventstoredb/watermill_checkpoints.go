@@ -25,6 +25,19 @@ type CheckpointStore interface {
 	Save(ctx context.Context, name string, position uint64) error
 }
 
+// CheckpointAnnouncer is a CheckpointStore that can also be told a
+// position before it is saved: the subscription's handlers are done with
+// the events up to it (BeforeCheckpoint included), and only the save is
+// put off (SubscriberConfig.CheckpointSaveEvery). Whoever learns progress
+// from the store in the same process, such as a reader that waits for
+// its writes, can then count it at once.
+type CheckpointAnnouncer interface {
+	CheckpointStore
+	// Announce records position as reached by the subscription name. It
+	// must not block on I/O: it runs between deliveries.
+	Announce(name string, position uint64)
+}
+
 // MemoryCheckpoints is a CheckpointStore in memory, for tests and for
 // consumers that may start over after a restart.
 type MemoryCheckpoints struct {

@@ -105,6 +105,17 @@ type SubscriberConfig struct {
 	// a lone event is saved right away. Zero: only the occasions listed
 	// under CheckpointEvery save.
 	CheckpointDelay time.Duration
+	// CheckpointSaveEvery, when positive and Checkpoints is a
+	// CheckpointAnnouncer, spaces out the saves themselves: a checkpoint
+	// taken less than this long after the last save is only announced to
+	// the store (after BeforeCheckpoint, as a save would be), and a timer
+	// saves the last one announced this long after the last save. The
+	// store sees one write per CheckpointSaveEvery instead of one per
+	// CheckpointDelay; in exchange a crash delivers up to this much
+	// more again, and a process that reads the stored checkpoint (not the
+	// announcements) sees progress up to this much later. A subscription
+	// that drops or ends saves at once.
+	CheckpointSaveEvery time.Duration
 	// BeforeCheckpoint, when set, runs before each checkpoint save, on the
 	// subscription's goroutine, between deliveries: a handler that defers
 	// some writes makes them durable here. The checkpoint is not saved
@@ -272,6 +283,9 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 		if ok {
 			c.from = &pos
 		}
+		if a, ok := s.cfg.Checkpoints.(CheckpointAnnouncer); ok && s.cfg.CheckpointSaveEvery > 0 {
+			c.announcer = a
+		}
 	}
 
 	runCtx, cancel := context.WithCancel(ctx)
@@ -307,13 +321,21 @@ type consumer struct {
 	out        chan *message.Message
 	log        *slog.Logger
 
-	from    *uint64 // commit position of the last acked event; nil: from the start of $all
-	unsaved int     // acks since the last saved checkpoint
-	saved   time.Time
+	from    *uint64   // commit position of the last acked event; nil: from the start of $all
+	unsaved int       // acks since the last checkpoint (saved or announced)
+	saved   time.Time // when the last checkpoint was taken (saved or announced)
+
+	// With CheckpointSaveEvery: the store to announce checkpoints to,
+	// whether the last one is only announced, when the last save was, and
+	// the timer that saves it in time (nil outside subscribeOnce).
+	announcer CheckpointAnnouncer
+	unwritten bool
+	written   time.Time
+	timer     *saveTimer
 }
 
 func (c *consumer) run(ctx context.Context) {
-	defer c.saveCheckpoint(context.WithoutCancel(ctx))
+	defer c.checkpointNow(context.WithoutCancel(ctx), true)
 	backoff := c.s.cfg.ReconnectBackoff
 	warned := false // one warning per outage; the retries go to debug
 	for {
@@ -333,7 +355,7 @@ func (c *consumer) run(ctx context.Context) {
 			// once must not be hammered.
 			backoff = c.s.cfg.ReconnectBackoff
 		}
-		c.saveCheckpoint(ctx)
+		c.checkpointNow(ctx, true)
 		level := slog.LevelWarn
 		if warned {
 			level = slog.LevelDebug
@@ -389,7 +411,11 @@ func (c *consumer) subscribeOnce(ctx context.Context) (opened, progressed bool, 
 		}
 	}()
 	saves := newSaveTimer()
-	defer saves.stop()
+	c.timer = saves
+	defer func() {
+		saves.stop()
+		c.timer = nil
+	}()
 	if c.s.cfg.MaxInFlight > 1 {
 		progressed, err = c.deliverConcurrently(ctx, events, saves)
 		return true, progressed, err
@@ -453,7 +479,7 @@ func (st *saveTimer) arm(d time.Duration) {
 func (c *consumer) onSaveTimer(ctx context.Context, st *saveTimer) {
 	st.armed = false
 	c.saveCheckpoint(ctx)
-	if c.unsaved > 0 { // the save failed: try again later
+	if c.unsaved > 0 || c.unwritten { // the save failed: try again later (unless a save is due sooner)
 		st.arm(max(c.s.cfg.CheckpointDelay, 250*time.Millisecond))
 	}
 }
@@ -714,19 +740,41 @@ func (c *consumer) saveFailed(ctx context.Context, msg string, err error) {
 	}
 }
 
-// saveCheckpoint saves the last acked position if it is not saved yet. A
+// saveCheckpoint takes a checkpoint of the last acked position if it is
+// not taken yet: it saves it, or only announces it while a save is not
+// due (CheckpointSaveEvery), and saves an announced one once it is due. A
 // failure is logged and retried at the next opportunity: delivery goes on
 // (at-least-once holds; a crash would only redeliver more).
-func (c *consumer) saveCheckpoint(ctx context.Context) {
-	if c.checkpoint == "" || c.unsaved == 0 || c.from == nil {
+func (c *consumer) saveCheckpoint(ctx context.Context) { c.checkpointNow(ctx, false) }
+
+// checkpointNow is saveCheckpoint; save makes it save at once whatever
+// CheckpointSaveEvery says (a subscription that drops or ends).
+func (c *consumer) checkpointNow(ctx context.Context, save bool) {
+	if c.checkpoint == "" || c.from == nil {
 		c.unsaved = 0
+		return
+	}
+	if c.unsaved == 0 && !c.unwritten {
+		return
+	}
+	due := save || c.announcer == nil || time.Since(c.written) >= c.s.cfg.CheckpointSaveEvery
+	if c.unsaved == 0 && !due {
+		c.armSave()
 		return
 	}
 	saveCtx, cancel := context.WithTimeout(ctx, checkpointStoreTimeout)
 	defer cancel()
-	if before := c.s.cfg.BeforeCheckpoint; before != nil {
-		if err := before(saveCtx, c.topic); err != nil {
-			c.saveFailed(ctx, "cannot complete the writes before a checkpoint; will retry", err)
+	if c.unsaved > 0 {
+		if before := c.s.cfg.BeforeCheckpoint; before != nil {
+			if err := before(saveCtx, c.topic); err != nil {
+				c.saveFailed(ctx, "cannot complete the writes before a checkpoint; will retry", err)
+				return
+			}
+		}
+		if !due {
+			c.announcer.Announce(c.checkpoint, *c.from)
+			c.unsaved, c.unwritten, c.saved = 0, true, time.Now()
+			c.armSave()
 			return
 		}
 	}
@@ -734,6 +782,15 @@ func (c *consumer) saveCheckpoint(ctx context.Context) {
 		c.saveFailed(ctx, "cannot save checkpoint; will retry", err)
 		return
 	}
-	c.unsaved = 0
+	c.unsaved, c.unwritten = 0, false
 	c.saved = time.Now()
+	c.written = c.saved
+}
+
+// armSave sets the timer to save an announced checkpoint when the save
+// is due, unless it is set already (for sooner).
+func (c *consumer) armSave() {
+	if c.timer != nil {
+		c.timer.arm(max(c.s.cfg.CheckpointSaveEvery-time.Since(c.written), time.Millisecond))
+	}
 }

@@ -27,52 +27,63 @@ const CheckpointsCollection = "checkpoints"
 // shared by several processes (not a supported deployment) only the lease
 // keeps savers apart.
 //
-// The store also remembers the highest position it saved per name (Saved)
-// and signals each save (Changed), so that a reader in the same process
-// learns where the projections it runs are without reading the collection.
+// The store also remembers the highest position it saved or was announced
+// per name (Reached) and signals each move (Changed), so that a reader in
+// the same process learns where the projections it runs are without
+// reading the collection, and before their checkpoints are saved
+// (Announce).
 type CheckpointStore struct {
 	coll  *mongo.Collection
 	locks keyedMutex
 
-	savedMu sync.Mutex
-	saved   map[string]uint64 // highest position saved by this store, by name
-	changed chan struct{}     // closed and replaced when a saved position moves
+	reachedMu sync.Mutex
+	reached   map[string]uint64 // highest position saved or announced here, by name
+	changed   chan struct{}     // closed and replaced when a reached position moves
 }
 
 // NewCheckpointStore returns a store over db's checkpoints collection.
 func NewCheckpointStore(db *mongo.Database) *CheckpointStore {
-	return &CheckpointStore{coll: db.Collection(CheckpointsCollection), saved: map[string]uint64{}, changed: make(chan struct{})}
+	return &CheckpointStore{coll: db.Collection(CheckpointsCollection), reached: map[string]uint64{}, changed: make(chan struct{})}
 }
 
-// Saved returns the highest position this store saved for name; ok is
-// false when it saved none. The stored position is at least that (another
-// process may have saved a higher one since), so it is a lower bound that
-// costs no read.
-func (s *CheckpointStore) Saved(name string) (position uint64, ok bool) {
-	s.savedMu.Lock()
-	defer s.savedMu.Unlock()
-	position, ok = s.saved[name]
+// Reached returns the highest position this store saved or was
+// announced for name; ok is false when there is none. The subscription
+// name belongs to has written everything up to it, but the stored
+// position may be lower (an announced one is saved later) or higher
+// (another process may have saved a higher one since): it is where this
+// process has got, and costs no read.
+func (s *CheckpointStore) Reached(name string) (position uint64, ok bool) {
+	s.reachedMu.Lock()
+	defer s.reachedMu.Unlock()
+	position, ok = s.reached[name]
 	return position, ok
 }
 
-// Changed returns a channel that is closed by the next save that moves a
-// position Saved reports. Take it before reading Saved, so that no save
-// falls between the two.
+// Changed returns a channel that is closed by the next save or
+// announcement that moves a position Reached reports. Take it before
+// reading Reached, so that no move falls between the two.
 func (s *CheckpointStore) Changed() <-chan struct{} {
-	s.savedMu.Lock()
-	defer s.savedMu.Unlock()
+	s.reachedMu.Lock()
+	defer s.reachedMu.Unlock()
 	return s.changed
 }
 
-// remember records a successful save for Saved and wakes Changed's
-// waiters when it moved the position.
+// Announce implements eventstoredb.CheckpointAnnouncer: the subscription
+// name has handled, and written, everything up to position, whose save is
+// put off. Only Reached and Changed see it.
+func (s *CheckpointStore) Announce(name string, position uint64) {
+	s.remember(name, position)
+}
+
+// remember records a position reached for Reached and wakes Changed's
+// waiters when it moved.
 func (s *CheckpointStore) remember(name string, position uint64) {
-	s.savedMu.Lock()
-	defer s.savedMu.Unlock()
-	if old, ok := s.saved[name]; ok && old >= position {
+	s.reachedMu.Lock()
+	defer s.reachedMu.Unlock()
+	if old, ok := s.reached[name]; ok && old >= position {
 		return
 	}
-	s.saved[name] = position
+	s.reached[name] = position
 	close(s.changed)
 	s.changed = make(chan struct{})
 }

@@ -101,17 +101,18 @@ func TestCheckpointLoadManyMatchesLoad(t *testing.T) {
 	}
 }
 
-// The store remembers what it saved (Saved, a lower bound of the stored
-// position that costs no read) and signals each save that moved it
-// (Changed); a save that failed or went backwards changes neither.
-func TestCheckpointSavedAndChanged(t *testing.T) {
+// The store remembers what it saved or was announced (Reached, where this
+// process has got, at no read) and signals each save or announcement that
+// moved it (Changed); a save that failed or went backwards changes
+// neither, and an announcement writes nothing.
+func TestCheckpointReachedAndChanged(t *testing.T) {
 	ctx := testContext(t)
 	db := testDB(t)
 	store := mongodb.NewCheckpointStore(db)
 	other := mongodb.NewCheckpointStore(db) // another process
 
-	if pos, ok := store.Saved("users"); ok || pos != 0 {
-		t.Fatalf("Saved before any save = %d, %v", pos, ok)
+	if pos, ok := store.Reached("users"); ok || pos != 0 {
+		t.Fatalf("Reached before any save = %d, %v", pos, ok)
 	}
 	changed := store.Changed()
 	if err := store.Save(ctx, "users", 100); err != nil {
@@ -122,8 +123,8 @@ func TestCheckpointSavedAndChanged(t *testing.T) {
 	default:
 		t.Fatal("Changed not closed by a save")
 	}
-	if pos, ok := store.Saved("users"); !ok || pos != 100 {
-		t.Fatalf("Saved = %d, %v; want 100", pos, ok)
+	if pos, ok := store.Reached("users"); !ok || pos != 100 {
+		t.Fatalf("Reached = %d, %v; want 100", pos, ok)
 	}
 
 	// Another process saves further: this store's bound stays where it
@@ -135,8 +136,8 @@ func TestCheckpointSavedAndChanged(t *testing.T) {
 	if err := store.Save(ctx, "users", 300); err != nil { // $max keeps 500
 		t.Fatal(err)
 	}
-	if pos, _ := store.Saved("users"); pos != 300 {
-		t.Errorf("Saved after saving 300 = %d, want 300", pos)
+	if pos, _ := store.Reached("users"); pos != 300 {
+		t.Errorf("Reached after saving 300 = %d, want 300", pos)
 	}
 	if stored, _, _ := store.Load(ctx, "users"); stored != 500 {
 		t.Errorf("stored = %d, want 500", stored)
@@ -155,10 +156,32 @@ func TestCheckpointSavedAndChanged(t *testing.T) {
 		t.Error("Changed closed by a save that moved nothing")
 	default:
 	}
-	if pos, _ := store.Saved("users"); pos != 300 {
-		t.Errorf("Saved after a backward and a failed save = %d, want 300", pos)
+	if pos, _ := store.Reached("users"); pos != 300 {
+		t.Errorf("Reached after a backward and a failed save = %d, want 300", pos)
 	}
-	if _, ok := other.Saved("audit"); ok {
-		t.Error("Saved reports a name the store never saved")
+	if _, ok := other.Reached("audit"); ok {
+		t.Error("Reached reports a name the store never saved")
+	}
+
+	// An announcement moves Reached and wakes Changed, and stores nothing.
+	changed = store.Changed()
+	store.Announce("users", 900)
+	select {
+	case <-changed:
+	default:
+		t.Error("Changed not closed by an announcement")
+	}
+	if pos, _ := store.Reached("users"); pos != 900 {
+		t.Errorf("Reached after announcing 900 = %d, want 900", pos)
+	}
+	if stored, _, _ := store.Load(ctx, "users"); stored != 500 {
+		t.Errorf("stored after an announcement = %d, want 500 still", stored)
+	}
+	changed = store.Changed()
+	store.Announce("users", 800) // backwards
+	select {
+	case <-changed:
+		t.Error("Changed closed by an announcement that moved nothing")
+	default:
 	}
 }

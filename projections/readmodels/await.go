@@ -40,14 +40,14 @@ func (r *MongoReader) AwaitPosition(ctx context.Context, token uint64) (uint64, 
 }
 
 // pollForWaiters takes the position once per PositionTTL, and whenever
-// this process saves a checkpoint, while requests wait, and answers the
+// this process saves or announces a checkpoint, while requests wait, and answers the
 // ones it has passed (or all, with the error of a failed read, as
 // Position would have).
 func (r *MongoReader) pollForWaiters() {
 	tick := time.NewTicker(r.opts.PositionTTL)
 	defer tick.Stop()
 	for {
-		saved := r.checkpoints.Changed()             // before Position: no save falls between
+		moved := r.checkpoints.Changed()             // before Position: no move falls between
 		pos, err := r.Position(context.Background()) // bounded by positionReadTimeout
 		r.waitMu.Lock()
 		for r.waiters.Len() > 0 && (err != nil || r.waiters[0].token <= pos) {
@@ -63,7 +63,7 @@ func (r *MongoReader) pollForWaiters() {
 		r.waitMu.Unlock()
 		select {
 		case <-tick.C:
-		case <-saved:
+		case <-moved:
 		}
 	}
 }

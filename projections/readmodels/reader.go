@@ -50,17 +50,18 @@ type ReaderOptions struct {
 	// their own).
 	Projections []string
 	// Checkpoints is the process's checkpoint store, the one its
-	// projections save through (cmd/portal shares one). What it saved
-	// counts without a read, the state is read only every LocalStateTTL
-	// while it has saved the checkpoints of every projection Position
-	// covers, and waiting requests wake at its saves. NewReader makes a
-	// store of its own when nil, which saves nothing: every answer is read.
+	// projections save and announce through (cmd/portal shares one). What
+	// it reached counts without a read, the state is read only every
+	// LocalStateTTL while it has reached the checkpoints of every
+	// projection Position covers, and waiting requests wake when one
+	// moves. NewReader makes a store of its own when nil, which reaches
+	// nothing: every answer is read.
 	Checkpoints *mongodb.CheckpointStore
 	// LocalStateTTL is how long the state read is reused while the
 	// projections run in this process (see Checkpoints):
 	// DefaultLocalStateTTL when zero. It bounds how late the reader sees
 	// what only the database shows: a switch to a new version made by
-	// another replica (one made here is seen at once, see withSaved), or a
+	// another replica (one made here is seen at once, see withReached), or a
 	// projection's lease moving to another replica.
 	LocalStateTTL time.Duration
 }
@@ -105,7 +106,7 @@ type MongoReader struct {
 const DefaultPositionTTL = 10 * time.Millisecond
 
 // DefaultLocalStateTTL is how long the state read is reused while the
-// projections Position covers save their checkpoints in this process.
+// projections Position covers take their checkpoints in this process.
 // Before, the state was read every PositionTTL whatever ran where: two
 // queries a hundred times a second under consistency reads, a third of
 // the embedded database's commands in the lag benchmark.
@@ -198,7 +199,7 @@ func (r *MongoReader) active(ctx context.Context, base string) (int, error) {
 // active versions. The stored checkpoints are read at most once per
 // PositionTTL, and concurrent callers share one read, so that many
 // requests waiting for a consistency token cost one read per TTL between
-// them; what this process saved itself (ReaderOptions.Checkpoints) counts
+// them; what this process reached itself (ReaderOptions.Checkpoints) counts
 // at once, and spares the read altogether while it covers every
 // projection (LocalStateTTL). An answer is never wrong, only late:
 // checkpoints only move forward.
@@ -209,7 +210,7 @@ func (r *MongoReader) Position(ctx context.Context) (uint64, error) {
 
 // readerState is what one read of the read models' bookkeeping finds: the
 // active version of each projection Position covers (absent before its
-// first), the checkpoints of those versions, and (after withSaved) the
+// first), the checkpoints of those versions, and (after withReached) the
 // lowest of them.
 type readerState struct {
 	actives map[string]int
@@ -219,24 +220,25 @@ type readerState struct {
 	pos     uint64
 }
 
-// withSaved returns st with its lowest position, taking into account what
-// this process's store saved, and whether it saved every checkpoint st
-// names (then the read is only needed for what the database alone shows).
-// A rebuild in this process saves the checkpoint of the next version just
-// before it switches to it: once that is saved, the state is read again
-// at once rather than after LocalStateTTL.
-func (st readerState) withSaved(saved *mongodb.CheckpointStore) (readerState, bool) {
+// withReached returns st with its lowest position, taking into account
+// where this process's store has got (saved or announced), and whether it
+// has got a position for every checkpoint st names (then the read is only
+// needed for what the database alone shows). A rebuild in this process
+// saves the checkpoint of the next version just before it switches to
+// it: once that is saved, the state is read again at once rather than
+// after LocalStateTTL.
+func (st readerState) withReached(local *mongodb.CheckpointStore) (readerState, bool) {
 	all := len(st.names) > 0
 	for i, name := range st.names {
 		pos := uint64(0)
 		if name == "" {
 			all = false
 		} else {
-			if _, switching := saved.Saved(st.next[i]); switching {
+			if _, switching := local.Reached(st.next[i]); switching {
 				all = false
 			}
 			pos = st.stored[name]
-			if p, ok := saved.Saved(name); ok {
+			if p, ok := local.Reached(name); ok {
 				pos = max(pos, p)
 			} else {
 				all = false
@@ -250,14 +252,14 @@ func (st readerState) withSaved(saved *mongodb.CheckpointStore) (readerState, bo
 }
 
 // state returns the reader state: the last read, reused for PositionTTL
-// (LocalStateTTL while this process saves every checkpoint it covers),
-// with this process's saves applied; a new read is made once for
+// (LocalStateTTL while this process reaches every checkpoint it covers),
+// with where this process got applied; a new read is made once for
 // concurrent callers.
 func (r *MongoReader) state(ctx context.Context) (readerState, error) {
 	r.posMu.Lock()
 	if !r.posAt.IsZero() {
 		age := time.Since(r.posAt)
-		st, local := r.posLast.withSaved(r.checkpoints)
+		st, local := r.posLast.withReached(r.checkpoints)
 		if age < r.opts.PositionTTL || local && age < r.opts.LocalStateTTL {
 			r.posMu.Unlock()
 			return st, nil
@@ -275,7 +277,7 @@ func (r *MongoReader) state(ctx context.Context) (readerState, error) {
 		if read.err != nil {
 			return readerState{}, read.err
 		}
-		st, _ := read.st.withSaved(r.checkpoints)
+		st, _ := read.st.withReached(r.checkpoints)
 		return st, nil
 	case <-ctx.Done():
 		return readerState{}, ctx.Err()
