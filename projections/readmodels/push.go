@@ -2,6 +2,7 @@ package readmodels
 
 import (
 	"strings"
+	"time"
 
 	"github.com/orgportal/onboarding/adapters/mongodb"
 	"github.com/orgportal/onboarding/domain"
@@ -28,34 +29,40 @@ func (r *MongoReader) pushRows(version int, rows *liveTable[User], refs *liveTab
 		if !ok {
 			continue
 		}
-		stamp := refs.pending[id]
-		list, listed := refs.pending[changesKey(domain.OrgID(org))]
-		if stamp.delete || !stamp.baseKnown || !stamp.base.exists || !listed || list.delete || list.doc.Position != stamp.doc.Position {
-			continue
-		}
-		keys, complete := flushedChanges(domain.OrgID(org), list.doc, refs, stamp.base.doc.Position).since(stamp.base.doc.Position)
-		if !complete || len(keys) == 0 {
-			continue
-		}
-		ids := make([]string, len(keys))
-		changed := make([]User, 0, len(keys))
-		for i, k := range keys {
-			ids[i] = UserDocID(domain.OrgID(org), k) // sorted still: one prefix
-			w, ok := rows.pending[ids[i]]
-			if !ok {
-				changed = nil
-				break
-			}
-			if !w.delete {
-				changed = append(changed, w.doc)
-			}
-		}
-		if changed == nil {
-			continue
-		}
 		key := mongodb.CollectionName(UsersBase, version) + "/" + org
-		r.cache.push(key, stamp.base.doc.Position, stamp.doc.Position, ids, changed)
+		if !r.pushOrg(key, domain.OrgID(org), rows, refs) {
+			r.cache.notLive(key)
+		}
 	}
+	r.cache.flushed(time.Now())
+}
+
+// pushOrg pushes the changes of org the flush made to the copy at key;
+// false when it cannot show them exactly.
+func (r *MongoReader) pushOrg(key string, org domain.OrgID, rows *liveTable[User], refs *liveTable[ref]) bool {
+	stamp := refs.pending[orgKey(org)]
+	list, listed := refs.pending[changesKey(org)]
+	if stamp.delete || !stamp.baseKnown || !stamp.base.exists || !listed || list.delete || list.doc.Position != stamp.doc.Position {
+		return false
+	}
+	keys, complete := flushedChanges(org, list.doc, refs, stamp.base.doc.Position).since(stamp.base.doc.Position)
+	if !complete || len(keys) == 0 {
+		return false
+	}
+	ids := make([]string, len(keys))
+	changed := make([]User, 0, len(keys))
+	for i, k := range keys {
+		ids[i] = UserDocID(org, k) // sorted still: one prefix
+		w, ok := rows.pending[ids[i]]
+		if !ok {
+			return false
+		}
+		if !w.delete {
+			changed = append(changed, w.doc)
+		}
+	}
+	r.cache.push(key, stamp.base.doc.Position, stamp.doc.Position, ids, changed)
+	return true
 }
 
 // flushedChanges is the live change list live joined to the lists a

@@ -85,8 +85,10 @@ type MongoReader struct {
 	posAt   time.Time // when the read that gave posLast began
 	posLast readerState
 	posRead *positionRead // in flight, nil when none
-	// posReads counts the state reads made, for tests.
-	posReads atomic.Int64
+	// posReads counts the state reads made, stampReads the org stamp
+	// reads, for tests.
+	posReads   atomic.Int64
+	stampReads atomic.Int64
 
 	// Requests waiting for a position (AwaitPosition), and whether a
 	// poller runs for them.
@@ -322,7 +324,7 @@ func (r *MongoReader) readState(ctx context.Context) (readerState, error) {
 	if err != nil {
 		return readerState{}, readErr("checkpoints", err)
 	}
-	return st, nil // pos is set by withSaved
+	return st, nil // pos is set by withReached
 }
 
 // User implements Reader.

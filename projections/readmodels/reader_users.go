@@ -315,12 +315,16 @@ func (r *MongoReader) orgRows(ctx context.Context, version int, org domain.OrgID
 	// The version is part of the key: rows cached from the version a
 	// rebuild replaced are never patched into the new one.
 	key := mongodb.CollectionName(UsersBase, version) + "/" + string(org)
+	if live := r.cache.current(key, r.opts.LocalStateTTL); live != nil {
+		return live, nil // what the stamp read would find (rowCache.current)
+	}
 	// Concurrent readers of the organization share the stamp read, each
 	// one begun after it asked (freshReads): under load that is one read
 	// of the stamp at a time instead of one per page.
 	stamps := mongodb.Collection(r.db, UsersBase+lookupSuffix, version)
 	stamp, err := r.stamps.read(ctx, key, func(ctx context.Context) (ref, error) {
 		var stamp ref
+		r.stampReads.Add(1)
 		err := stamps.FindOne(ctx, bson.D{{Key: "_id", Value: orgKey(org)}}).Decode(&stamp)
 		if err != nil && !isNoDocuments(err) {
 			return ref{}, readErr("org stamp", err)

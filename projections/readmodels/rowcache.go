@@ -57,6 +57,11 @@ type rowCache struct {
 	patches   atomic.Int64
 	pushes    atomic.Int64
 
+	// liveAt is when the live users projection of this process last
+	// flushed (unix nanoseconds; 0 before the first), which keeps the
+	// copies it pushed current (orgRows.live).
+	liveAt atomic.Int64
+
 	mu       sync.Mutex
 	orgs     map[string]*orgRows
 	total    int
@@ -76,6 +81,11 @@ type orgRows struct {
 	// search orders the same rows for prefix searches, and is never
 	// changed once stored either.
 	search searchIndex
+	// live marks a copy the live projection of this process moved with
+	// its last flush that changed the organization (push), and that no
+	// flush since has failed to move: while that projection goes on
+	// flushing, it is what the database holds (see rowCache.current).
+	live bool
 }
 
 type rowLoad struct {
@@ -194,19 +204,57 @@ func (c *rowCache) refresh(ctx context.Context, cached *orgRows, stamp ref, src 
 // push brings the cached rows of key from stamp prev to next with rows
 // the projection of this process has just stored: ids (sorted) changed,
 // changed (sorted) are those of them that exist. A copy at another stamp
-// is left alone; the next read refreshes it from the database.
+// is left alone, and is no longer live; the next read refreshes it from
+// the database.
 func (c *rowCache) push(key string, prev, next int64, ids []string, changed []User) {
 	c.mu.Lock()
 	cached := c.orgs[key]
 	c.mu.Unlock()
 	if cached == nil || cached.stamp != prev {
+		c.notLive(key)
 		return
 	}
-	o := &orgRows{stamp: next, rows: patchRows(cached.rows, ids, changed), search: cached.search.patch(cached.rows, ids, changed)}
+	o := &orgRows{stamp: next, rows: patchRows(cached.rows, ids, changed), search: cached.search.patch(cached.rows, ids, changed), live: true}
 	c.mu.Lock()
 	c.store(key, o) // keeps a newer copy stored meanwhile
 	c.mu.Unlock()
 	c.pushes.Add(1)
+}
+
+// notLive marks the copy of key, if any, as no longer moved by the live
+// projection: a flush changed the organization without pushing it.
+func (c *rowCache) notLive(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if o := c.orgs[key]; o != nil && o.live {
+		copied := *o
+		copied.live = false
+		c.orgs[key] = &copied
+	}
+}
+
+// flushed records that the live projection of this process has flushed,
+// after it pushed or marked the copies the flush changed.
+func (c *rowCache) flushed(at time.Time) { c.liveAt.Store(at.UnixNano()) }
+
+// current returns the copy of key when the live projection keeps it
+// current: it is live, and the projection flushed within ttl. The
+// projection writes the users read model alone (its lease), and every
+// flush either moves a live copy of an organization it changed or marks it
+// not live, so such a copy is what a read of the org stamp would find,
+// without the read. Past ttl (the projection idle, or stopped because its
+// lease moved to another replica) reads go to the database again.
+func (c *rowCache) current(key string, ttl time.Duration) *orgRows {
+	at := c.liveAt.Load()
+	if at == 0 || time.Since(time.Unix(0, at)) >= ttl {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if o := c.orgs[key]; o != nil && o.live {
+		return o
+	}
+	return nil
 }
 
 // patchLimit is the most changed rows a refresh of an organization of n
@@ -238,7 +286,7 @@ func patchRows(rows []*User, ids []string, changed []User) []*User {
 
 func (c *rowCache) store(key string, o *orgRows) {
 	if old := c.orgs[key]; old != nil {
-		if old.stamp > o.stamp {
+		if old.stamp > o.stamp || old.stamp == o.stamp && old.live {
 			return
 		}
 		c.total -= len(old.rows)

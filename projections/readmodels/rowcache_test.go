@@ -278,11 +278,12 @@ func (r *MongoReader) refreshes() (full, patched int64) {
 }
 
 // newPushedOrg is newLiveOrg with a reader whose cache the live applier
-// pushes to, after its first read (one full load).
+// pushes to, after its first read (one full load). Its copies stay live
+// for an hour after each flush (LocalStateTTL).
 func newPushedOrg(t *testing.T, org domain.OrgID, n int) (*liveOrg, *MongoReader) {
 	t.Helper()
 	l := newLiveOrg(t, testContext(t), org, n)
-	r := NewReader(l.db, ReaderOptions{Strategy: StrategyCached})
+	r := NewReader(l.db, ReaderOptions{Strategy: StrategyCached, LocalStateTTL: time.Hour})
 	l.reader = r
 	l.open(l.version)
 	l.check(r, "first read")
@@ -307,6 +308,10 @@ func TestCachedRowsPushedByTheLiveProjection(t *testing.T) {
 	if pushed := r.cache.pushes.Load(); full != 1 || patched != 0 || pushed != int64(steps) {
 		t.Errorf("%d full loads, %d patches and %d pushes, want 1, 0 and %d", full, patched, pushed, steps)
 	}
+	// The pushed copy is current: no read after the first read the stamp.
+	if n := r.stampReads.Load(); n != 1 {
+		t.Errorf("%d org stamp reads, want the first read's only", n)
+	}
 	// A copy at another stamp than the one a flush replaced is left alone:
 	// the next read refreshes it from the database.
 	other := NewReader(l.db, ReaderOptions{Strategy: StrategyCached})
@@ -315,6 +320,53 @@ func TestCachedRowsPushedByTheLiveProjection(t *testing.T) {
 	l.check(other, "another reader, one more")
 	if pushed := other.cache.pushes.Load(); pushed != 0 {
 		t.Errorf("a reader the projection was not given got %d pushes", pushed)
+	}
+}
+
+// A copy stops being live, and reads go back to the org stamp, when a
+// flush changes the organization without moving the copy, and when the
+// live projection has not flushed for LocalStateTTL (idle, or its lease
+// moved to another replica); the next push makes it live again.
+func TestCachedRowsLiveUntilAPushFailsOrFlushesStop(t *testing.T) {
+	l, r := newPushedOrg(t, "org-l", 40)
+	key := mongodb.CollectionName(UsersBase, l.version) + "/" + string(l.org)
+	l.invite(l.newPerson())
+	l.check(r, "pushed")
+	reads := func() int64 { return r.stampReads.Load() }
+	if n := reads(); n != 1 {
+		t.Fatalf("%d stamp reads after a push, want 1", n)
+	}
+
+	// A copy the flush cannot move (here: at another stamp than the one
+	// the flush replaced) is not live any more.
+	r.cache.mu.Lock()
+	moved := *r.cache.orgs[key]
+	moved.stamp--
+	r.cache.orgs[key] = &moved
+	r.cache.mu.Unlock()
+	l.invite(l.newPerson())
+	if o := r.cache.current(key, time.Hour); o != nil {
+		t.Fatal("a copy the flush did not move is still live")
+	}
+	l.check(r, "after a failed push")
+	if n := reads(); n != 2 {
+		t.Errorf("%d stamp reads after a failed push, want 2", n)
+	}
+	l.invite(l.newPerson()) // the refreshed copy is at the stamp: pushed
+	l.check(r, "pushed again")
+	if n := reads(); n != 2 {
+		t.Errorf("%d stamp reads after the next push, want 2 still", n)
+	}
+
+	// No flush for LocalStateTTL: the stamp is read.
+	short := NewReader(l.db, ReaderOptions{Strategy: StrategyCached, LocalStateTTL: time.Nanosecond})
+	l.reader = short
+	l.open(l.version)
+	l.check(short, "first read")
+	l.invite(l.newPerson())
+	l.check(short, "after a push, one TTL later")
+	if n := short.stampReads.Load(); n != 2 {
+		t.Errorf("%d stamp reads with a TTL passed, want 2", n)
 	}
 }
 
