@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/orgportal/onboarding/projections/mail"
@@ -19,10 +21,11 @@ import (
 // a redelivered mail finds its file and writes no second one. The log names
 // the file, never the link (it carries a token).
 type Outbox struct {
-	dir    string
-	from   Sender
-	clock  func() time.Time
-	logger *slog.Logger
+	dir     string
+	from    Sender
+	clock   func() time.Time
+	logger  *slog.Logger
+	dirSync groupSync // the folder's fsync, shared by concurrent Sends
 }
 
 // NewOutbox creates dir if needed (owner-only: the files hold live links).
@@ -78,12 +81,23 @@ func (o *Outbox) Send(ctx context.Context, m mail.Message) error {
 	if err != nil {
 		return err
 	}
+	// One write of the whole message: the message writer makes many
+	// small ones.
+	var buf bytes.Buffer
+	if _, err := msg.WriteTo(&buf); err != nil {
+		return fmt.Errorf("outbox: render: %w", err)
+	}
 	tmp, err := os.CreateTemp(o.dir, ".tmp-*.eml")
 	if err != nil {
 		return fmt.Errorf("outbox: %w", err)
 	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	if _, err := msg.WriteTo(tmp); err != nil {
+	renamed := false
+	defer func() {
+		if !renamed {
+			_ = os.Remove(tmp.Name())
+		}
+	}()
+	if _, err := tmp.Write(buf.Bytes()); err != nil {
 		tmp.Close()
 		return fmt.Errorf("outbox: write: %w", err)
 	}
@@ -97,7 +111,8 @@ func (o *Outbox) Send(ctx context.Context, m mail.Message) error {
 	if err := os.Rename(tmp.Name(), final); err != nil {
 		return fmt.Errorf("outbox: %w", err)
 	}
-	syncDir(o.dir)
+	renamed = true
+	o.dirSync.do(func() { syncDir(o.dir) })
 	o.logger.Info("mail written to outbox", "file", name)
 	return nil
 }
@@ -107,5 +122,43 @@ func syncDir(dir string) {
 	if d, err := os.Open(dir); err == nil {
 		_ = d.Sync()
 		_ = d.Close()
+	}
+}
+
+// groupSync shares one run of a sync among the callers that ask for it
+// at about the same time (group commit): a caller is done once a run that
+// began after it asked has ended, so what it wrote before asking is
+// covered, and while one run is going the callers that come meanwhile
+// wait and share the next one. Concurrent Sends then cost one fsync of
+// the folder between them instead of one each.
+type groupSync struct {
+	mu      sync.Mutex
+	cond    *sync.Cond
+	running bool
+	started uint64 // runs begun
+	ended   uint64 // the last run that has ended
+}
+
+func (g *groupSync) do(run func()) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.cond == nil {
+		g.cond = sync.NewCond(&g.mu)
+	}
+	want := g.started + 1 // the next run to begin; one going now began too early
+	for g.ended < want {
+		if g.running {
+			g.cond.Wait()
+			continue
+		}
+		g.running = true
+		g.started++
+		this := g.started
+		g.mu.Unlock()
+		run()
+		g.mu.Lock()
+		g.running = false
+		g.ended = this
+		g.cond.Broadcast()
 	}
 }
