@@ -45,18 +45,19 @@ func (p *queryParams) consistencyToken(c *gin.Context) (uint64, bool) {
 	return token, given
 }
 
-// awaitPosition waits until the read models have passed token, for at
+// awaitPosition waits until read model model has passed token, for at
 // most Config.ConsistencyWait, and says in ConsistencyStateHeader whether
-// they had. It stops when the client goes away. Without a token it does
-// nothing: there is no write to wait for.
-func (a *API) awaitPosition(c *gin.Context, r readmodels.Reader, token uint64, given bool) error {
+// it had. It stops when the client goes away. Without a token it does
+// nothing: there is no write to wait for. Only the read model the query
+// reads is waited for: a write shows in the others at their own pace.
+func (a *API) awaitPosition(c *gin.Context, r readmodels.Reader, model string, token uint64, given bool) error {
 	if !given {
 		return nil
 	}
 	ctx := c.Request.Context()
 	wait, cancel := context.WithTimeout(ctx, a.cfg.ConsistencyWait)
 	defer cancel()
-	_, err := r.AwaitPosition(wait, token)
+	_, err := r.AwaitPosition(wait, token, model)
 	switch {
 	case err == nil:
 		c.Header(ConsistencyStateHeader, consistencyFresh)
@@ -65,7 +66,7 @@ func (a *API) awaitPosition(c *gin.Context, r readmodels.Reader, token uint64, g
 		return ctx.Err() // the client went away
 	case wait.Err() != nil:
 		// One last look: the position may have moved since the last poll.
-		if pos, err := r.Position(ctx); err == nil && pos >= token {
+		if pos, err := r.Position(ctx, model); err == nil && pos >= token {
 			c.Header(ConsistencyStateHeader, consistencyFresh)
 			return nil
 		}

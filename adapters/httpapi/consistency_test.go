@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -53,9 +54,11 @@ func TestReadYourWrites(t *testing.T) {
 
 	// It never catches up: the answer comes anyway, marked stale; the
 	// query parameter works like the header.
+	// Each query waits for the read model it reads, not for the others.
 	r.set(func(m *memReader) { m.onPosition, m.position = nil, pos-1 })
-	for _, p := range []string{"/users?consistency=" + token, "/invitations?consistency=" + token, "/audit?consistency=" + token,
-		"/users/" + e.owner + "/lineage?consistency=" + token} {
+	for p, model := range map[string]string{"/users?consistency=" + token: readmodels.UsersBase,
+		"/invitations?consistency=" + token: readmodels.InvitationsBase, "/audit?consistency=" + token: readmodels.AuditBase,
+		"/users/" + e.owner + "/lineage?consistency=" + token: readmodels.UsersBase} {
 		if p == "/users/"+e.owner+"/lineage?consistency="+token {
 			r.set(func(m *memReader) {
 				m.users = []readmodels.User{userRow(e.org, e.owner, e.addr("owner"), readmodels.StatusActive, domain.RoleOwner, nil)}
@@ -64,6 +67,12 @@ func TestReadYourWrites(t *testing.T) {
 		res = e.want(e.get(owner, p), 200, "")
 		if got := res.Header.Get(httpapi.ConsistencyStateHeader); got != "stale" {
 			t.Errorf("%s: never caught up: %s = %q, want stale", p, httpapi.ConsistencyStateHeader, got)
+		}
+		r.mu.Lock()
+		asked := r.positionModels
+		r.mu.Unlock()
+		if !slices.Equal(asked, []string{model}) {
+			t.Errorf("%s waited for the position of %q, want %q only", p, asked, model)
 		}
 	}
 

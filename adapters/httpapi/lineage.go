@@ -6,6 +6,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/orgportal/onboarding/domain"
+	"github.com/orgportal/onboarding/projections/readmodels"
 )
 
 // MaxLineageDepth bounds the walk up the chain of inviters. Real chains
@@ -43,7 +44,7 @@ func (a *API) lineage(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	r, err := a.readerFor(c, p, token, given)
+	r, err := a.readerFor(c, readmodels.UsersBase, p, token, given)
 	if err != nil {
 		return err
 	}

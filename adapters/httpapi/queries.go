@@ -41,10 +41,10 @@ func (a *API) reader() (readmodels.Reader, error) {
 	return a.read, nil
 }
 
-// readerFor is the reader for a query whose parameters p holds: once they
-// are all valid, and once the read models have passed the request's
-// consistency token (awaitPosition).
-func (a *API) readerFor(c *gin.Context, p *queryParams, token uint64, given bool) (readmodels.Reader, error) {
+// readerFor is the reader for a query of read model model whose
+// parameters p holds: once they are all valid, and once that read model
+// has passed the request's consistency token (awaitPosition).
+func (a *API) readerFor(c *gin.Context, model string, p *queryParams, token uint64, given bool) (readmodels.Reader, error) {
 	if err := p.err(); err != nil {
 		return nil, err
 	}
@@ -52,7 +52,7 @@ func (a *API) readerFor(c *gin.Context, p *queryParams, token uint64, given bool
 	if err != nil {
 		return nil, err
 	}
-	if err := a.awaitPosition(c, r, token, given); err != nil {
+	if err := a.awaitPosition(c, r, model, token, given); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -108,7 +108,7 @@ func (a *API) listUsers(c *gin.Context) error {
 	if p.get("asOf") != "" {
 		return a.usersAsOf(c, p, q, given)
 	}
-	r, err := a.readerFor(c, p, token, given)
+	r, err := a.readerFor(c, readmodels.UsersBase, p, token, given)
 	if err != nil {
 		return err
 	}
@@ -137,7 +137,7 @@ func (a *API) listInvitations(c *gin.Context) error {
 		Cursor: p.cursor(),
 	}
 	token, given := p.consistencyToken(c)
-	r, err := a.readerFor(c, p, token, given)
+	r, err := a.readerFor(c, readmodels.InvitationsBase, p, token, given)
 	if err != nil {
 		return err
 	}
@@ -175,7 +175,7 @@ func (a *API) listAudit(c *gin.Context) error {
 		p.fail("to", "must be after from ("+q.From.Format(time.RFC3339Nano)+")")
 	}
 	token, given := p.consistencyToken(c)
-	r, err := a.readerFor(c, p, token, given)
+	r, err := a.readerFor(c, readmodels.AuditBase, p, token, given)
 	if err != nil {
 		return err
 	}

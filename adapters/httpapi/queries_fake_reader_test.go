@@ -25,8 +25,9 @@ type memReader struct {
 	err         error // when set, every method fails with it
 	// onPosition runs at each Position call with the call's number (from
 	// 1), under the lock: tests advance the position from it.
-	onPosition    func(r *memReader, call int)
-	positionCalls int
+	onPosition     func(r *memReader, call int)
+	positionCalls  int
+	positionModels []string // of the last Position call
 
 	usersQueries      []readmodels.UsersQuery
 	invitationQueries []readmodels.InvitationsQuery
@@ -133,14 +134,16 @@ func (m *memReader) Audit(_ context.Context, q readmodels.AuditQuery) (readmodel
 	return readmodels.AuditPage{Items: items, NextCursor: next}, err
 }
 
-func (m *memReader) AwaitPosition(ctx context.Context, token uint64) (uint64, error) {
-	return readmodels.PollPosition(ctx, m.Position, token, 5*time.Millisecond)
+func (m *memReader) AwaitPosition(ctx context.Context, token uint64, models ...string) (uint64, error) {
+	position := func(ctx context.Context) (uint64, error) { return m.Position(ctx, models...) }
+	return readmodels.PollPosition(ctx, position, token, 5*time.Millisecond)
 }
 
-func (m *memReader) Position(context.Context) (uint64, error) {
+func (m *memReader) Position(_ context.Context, models ...string) (uint64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.positionCalls++
+	m.positionModels = models
 	if m.onPosition != nil {
 		m.onPosition(m, m.positionCalls)
 	}

@@ -29,17 +29,18 @@ func withConsistency(target string, pos commands.Position) string {
 	return target + sep + consistencyParam + "=" + strconv.FormatUint(uint64(pos), 10)
 }
 
-// awaitReadModels waits, at most Config.ConsistencyWait, until the read
-// models have passed the position the request names, so that a person
-// sees their own change. It reports whether they are still behind; the
-// page then says so. A missing or malformed position means no wait.
-func (p *Pages) awaitReadModels(c *gin.Context) (behind bool) {
+// awaitReadModels waits, at most Config.ConsistencyWait, until read model
+// model (the one the page shows) has passed the position the request
+// names, so that a person sees their own change. It reports whether it is
+// still behind; the page then says so. A missing or malformed position
+// means no wait.
+func (p *Pages) awaitReadModels(c *gin.Context, model string) (behind bool) {
 	want, err := strconv.ParseUint(c.Query(consistencyParam), 10, 64)
 	if err != nil || want == 0 || p.reader == nil {
 		return false
 	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), p.cfg.ConsistencyWait)
 	defer cancel()
-	_, err = p.reader.AwaitPosition(ctx, want)
+	_, err = p.reader.AwaitPosition(ctx, want, model)
 	return err != nil
 }

@@ -527,11 +527,12 @@ func (s *stubReader) Audit(_ context.Context, q readmodels.AuditQuery) (readmode
 	return page, nil
 }
 
-func (s *stubReader) AwaitPosition(ctx context.Context, token uint64) (uint64, error) {
-	return readmodels.PollPosition(ctx, s.Position, token, 5*time.Millisecond)
+func (s *stubReader) AwaitPosition(ctx context.Context, token uint64, models ...string) (uint64, error) {
+	position := func(ctx context.Context) (uint64, error) { return s.Position(ctx, models...) }
+	return readmodels.PollPosition(ctx, position, token, 5*time.Millisecond)
 }
 
-func (s *stubReader) Position(context.Context) (uint64, error) {
+func (s *stubReader) Position(context.Context, ...string) (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.unavailable {

@@ -54,7 +54,7 @@ func (p *Pages) auditPage(c *gin.Context) {
 		p.fail(c, errReadModelsUnavailable)
 		return
 	}
-	behind := p.awaitReadModels(c)
+	behind := p.awaitReadModels(c, readmodels.AuditBase)
 	u, _ := signedIn(c)
 	ctx := c.Request.Context()
 	f := auditFilter{Person: c.Query("person"), Action: c.Query("action"), From: c.Query("from"), To: c.Query("to")}

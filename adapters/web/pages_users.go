@@ -107,7 +107,7 @@ func (p *Pages) usersPage(c *gin.Context) {
 		p.fail(c, errReadModelsUnavailable)
 		return
 	}
-	behind := p.awaitReadModels(c)
+	behind := p.awaitReadModels(c, readmodels.UsersBase)
 	u, _ := signedIn(c)
 	ctx := c.Request.Context()
 	f := parseUsersFilter(c)

@@ -3,24 +3,34 @@ package readmodels
 import (
 	"container/heap"
 	"context"
+	"strconv"
+	"strings"
 	"time"
 )
 
 // AwaitPosition implements Reader. The requests that wait share one
 // poller: it takes the reader's state once per PositionTTL (the read
-// Position shares anyway) and at every checkpoint this process saves, and
-// wakes exactly the waiters whose token the position has passed. Before,
-// each waiting request polled Position itself every 10 ms: under a
-// backlog, hundreds of them woke a hundred times a second each to find
-// nothing new (7 % of the portal's CPU in the lag benchmark).
-func (r *MongoReader) AwaitPosition(ctx context.Context, token uint64) (uint64, error) {
-	pos, err := r.Position(ctx)
+// Position shares anyway) and whenever this process saves or announces a
+// checkpoint, and wakes exactly the waiters whose token the position of
+// the read models they wait for has passed. Before, each waiting request
+// polled Position itself every 10 ms: under a backlog, hundreds of them
+// woke a hundred times a second each to find nothing new (7 % of the
+// portal's CPU in the lag benchmark).
+func (r *MongoReader) AwaitPosition(ctx context.Context, token uint64, models ...string) (uint64, error) {
+	pos, err := r.Position(ctx, models...)
 	if err != nil || pos >= token {
 		return pos, err
 	}
+	idx := r.covered(models)
 	w := &posWaiter{token: token, done: make(chan struct{}), index: -1}
 	r.waitMu.Lock()
-	heap.Push(&r.waiters, w)
+	key := waitGroupKey(idx)
+	g := r.waiters[key]
+	if g == nil {
+		g = &waitGroup{idx: idx}
+		r.waiters[key] = g
+	}
+	heap.Push(&g.waiters, w)
 	if !r.polling {
 		r.polling = true
 		go r.pollForWaiters()
@@ -32,30 +42,56 @@ func (r *MongoReader) AwaitPosition(ctx context.Context, token uint64) (uint64, 
 	case <-ctx.Done():
 		r.waitMu.Lock()
 		if w.index >= 0 {
-			heap.Remove(&r.waiters, w.index)
+			heap.Remove(&g.waiters, w.index)
 		}
 		r.waitMu.Unlock()
 		return pos, ctx.Err()
 	}
 }
 
-// pollForWaiters takes the position once per PositionTTL, and whenever
-// this process saves or announces a checkpoint, while requests wait, and answers the
-// ones it has passed (or all, with the error of a failed read, as
-// Position would have).
+// waitGroup is the requests waiting for the same read models (idx, as
+// covered returns them), by token.
+type waitGroup struct {
+	idx     []int
+	waiters posWaiters
+}
+
+// waitGroupKey names the group of idx: "" for all read models.
+func waitGroupKey(idx []int) string {
+	var b strings.Builder
+	for _, i := range idx {
+		b.WriteString(strconv.Itoa(i))
+		b.WriteByte(',')
+	}
+	return b.String()
+}
+
+// pollForWaiters takes the reader's state once per PositionTTL, and
+// whenever this process saves or announces a checkpoint, while requests
+// wait, and answers the ones whose read models have passed their token
+// (or all, with the error of a failed read, as Position would have).
 func (r *MongoReader) pollForWaiters() {
 	tick := time.NewTicker(r.opts.PositionTTL)
 	defer tick.Stop()
 	for {
-		moved := r.checkpoints.Changed()             // before Position: no move falls between
-		pos, err := r.Position(context.Background()) // bounded by positionReadTimeout
+		moved := r.checkpoints.Changed()         // before the state: no move falls between
+		st, err := r.state(context.Background()) // bounded by positionReadTimeout
 		r.waitMu.Lock()
-		for r.waiters.Len() > 0 && (err != nil || r.waiters[0].token <= pos) {
-			w := heap.Pop(&r.waiters).(*posWaiter)
-			w.pos, w.err = pos, err
-			close(w.done)
+		for key, g := range r.waiters {
+			var pos uint64
+			if err == nil {
+				pos = st.lowest(r.checkpoints, g.idx)
+			}
+			for g.waiters.Len() > 0 && (err != nil || g.waiters[0].token <= pos) {
+				w := heap.Pop(&g.waiters).(*posWaiter)
+				w.pos, w.err = pos, err
+				close(w.done)
+			}
+			if g.waiters.Len() == 0 {
+				delete(r.waiters, key)
+			}
 		}
-		if r.waiters.Len() == 0 {
+		if len(r.waiters) == 0 {
 			r.polling = false
 			r.waitMu.Unlock()
 			return

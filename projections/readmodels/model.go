@@ -245,14 +245,16 @@ type Reader interface {
 	InvitedBy(ctx context.Context, org domain.OrgID, user domain.UserID) ([]User, error)
 	Invitations(ctx context.Context, q InvitationsQuery) (InvitationsPage, error)
 	Audit(ctx context.Context, q AuditQuery) (AuditPage, error)
-	// Position is the commit position every read model has passed: the
-	// lowest of their checkpoints (0 before any). A read given a
-	// consistency token waits until Position >= token.
-	Position(ctx context.Context) (uint64, error)
-	// AwaitPosition returns when Position has reached token, with the
-	// position; when ctx ends first, with the last position seen and
-	// ctx's error; and with the error of a failed position read.
-	AwaitPosition(ctx context.Context, token uint64) (uint64, error)
+	// Position is the commit position the read models named by models
+	// (UsersBase, InvitationsBase, AuditBase; all of them when none) have
+	// passed: the lowest of their checkpoints (0 before any). A read given
+	// a consistency token waits until the Position of the read models it
+	// uses is >= token.
+	Position(ctx context.Context, models ...string) (uint64, error)
+	// AwaitPosition returns when Position(models...) has reached token,
+	// with the position; when ctx ends first, with the last position seen
+	// and ctx's error; and with the error of a failed position read.
+	AwaitPosition(ctx context.Context, token uint64, models ...string) (uint64, error)
 }
 
 func (i Invitation) atPosition() int64 { return i.Position }

@@ -90,10 +90,10 @@ type MongoReader struct {
 	posReads   atomic.Int64
 	stampReads atomic.Int64
 
-	// Requests waiting for a position (AwaitPosition), and whether a
-	// poller runs for them.
+	// Requests waiting for a position (AwaitPosition), by the read models
+	// they wait for (waitGroupKey), and whether a poller runs for them.
 	waitMu  sync.Mutex
-	waiters posWaiters
+	waiters map[string]*waitGroup
 	polling bool
 }
 
@@ -147,7 +147,7 @@ func NewReader(db *mongo.Database, opts ReaderOptions) *MongoReader {
 	}
 	return &MongoReader{
 		db: db, versions: mongodb.NewVersions(db, time.Now), checkpoints: opts.Checkpoints,
-		opts: opts, cache: newRowCache(opts.CacheRows),
+		opts: opts, cache: newRowCache(opts.CacheRows), waiters: map[string]*waitGroup{},
 	}
 }
 
@@ -205,9 +205,29 @@ func (r *MongoReader) active(ctx context.Context, base string) (int, error) {
 // at once, and spares the read altogether while it covers every
 // projection (LocalStateTTL). An answer is never wrong, only late:
 // checkpoints only move forward.
-func (r *MongoReader) Position(ctx context.Context) (uint64, error) {
+func (r *MongoReader) Position(ctx context.Context, models ...string) (uint64, error) {
 	st, err := r.state(ctx)
-	return st.pos, err
+	if err != nil {
+		return 0, err
+	}
+	return st.lowest(r.checkpoints, r.covered(models)), nil
+}
+
+// covered returns the indexes in ReaderOptions.Projections of models, the
+// read models a read uses; nil (all of them) when models is empty or names
+// none of them.
+func (r *MongoReader) covered(models []string) []int {
+	var idx []int
+	for _, m := range models {
+		if i := slices.Index(r.opts.Projections, m); i >= 0 && !slices.Contains(idx, i) {
+			idx = append(idx, i)
+		}
+	}
+	if len(idx) == len(r.opts.Projections) {
+		return nil
+	}
+	slices.Sort(idx)
+	return idx
 }
 
 // readerState is what one read of the read models' bookkeeping finds: the
@@ -231,26 +251,44 @@ type readerState struct {
 // after LocalStateTTL.
 func (st readerState) withReached(local *mongodb.CheckpointStore) (readerState, bool) {
 	all := len(st.names) > 0
-	for i, name := range st.names {
-		pos := uint64(0)
-		if name == "" {
-			all = false
-		} else {
-			if _, switching := local.Reached(st.next[i]); switching {
-				all = false
-			}
-			pos = st.stored[name]
-			if p, ok := local.Reached(name); ok {
-				pos = max(pos, p)
-			} else {
-				all = false
-			}
-		}
+	for i := range st.names {
+		pos, here := st.reached(local, i)
+		all = all && here
 		if i == 0 || pos < st.pos {
 			st.pos = pos
 		}
 	}
 	return st, all
+}
+
+// reached is the position of projection i (of ReaderOptions.Projections):
+// the higher of its stored checkpoint and where this process's store has
+// got; here reports that this process reached it (and saved no
+// checkpoint of its next version, see withReached).
+func (st readerState) reached(local *mongodb.CheckpointStore, i int) (pos uint64, here bool) {
+	name := st.names[i]
+	if name == "" {
+		return 0, false
+	}
+	_, switching := local.Reached(st.next[i])
+	pos = st.stored[name]
+	p, ok := local.Reached(name)
+	return max(pos, p), ok && !switching
+}
+
+// lowest is the lowest position among the projections idx names (indexes
+// in ReaderOptions.Projections; nil: all of them, st.pos).
+func (st readerState) lowest(local *mongodb.CheckpointStore, idx []int) uint64 {
+	if idx == nil {
+		return st.pos
+	}
+	var low uint64
+	for n, i := range idx {
+		if pos, _ := st.reached(local, i); n == 0 || pos < low {
+			low = pos
+		}
+	}
+	return low
 }
 
 // state returns the reader state: the last read, reused for PositionTTL

@@ -52,6 +52,28 @@ func TestReaderStateServesPositionAndActiveVersions(t *testing.T) {
 	if n := two.posReads.Load(); n != 1 {
 		t.Errorf("%d state reads for a position and six pages within the TTL, want 1", n)
 	}
+	// The position of some read models is the lowest of theirs only; a
+	// name the reader does not cover counts for nothing.
+	for _, c := range []struct {
+		models []string
+		want   uint64
+	}{
+		{[]string{UsersBase}, 700}, {[]string{InvitationsBase}, 500}, {[]string{UsersBase, InvitationsBase}, 500},
+		{[]string{UsersBase, AuditBase}, 700}, {[]string{AuditBase}, 500},
+	} {
+		if pos, err := two.Position(ctx, c.models...); err != nil || pos != c.want {
+			t.Errorf("Position(%q) = %d, %v; want %d", c.models, pos, err, c.want)
+		}
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	pos, err := two.AwaitPosition(waitCtx, 600, UsersBase)
+	if err != nil || pos != 700 {
+		t.Errorf("AwaitPosition(600, users) = %d, %v; want 700 at once", pos, err)
+	}
+	if pos, err := two.AwaitPosition(waitCtx, 600); !errors.Is(err, context.DeadlineExceeded) || pos != 500 {
+		t.Errorf("AwaitPosition(600) of both = %d, %v; want to wait for invitations (at 500) until the context ends", pos, err)
+	}
+	cancel()
 
 	// The audit trail has no active version: the position is 0 until it has.
 	all := NewReader(db, ReaderOptions{})
@@ -136,10 +158,10 @@ func TestReaderAwaitPosition(t *testing.T) {
 		t.Errorf("%d state reads while 40 requests waited about 100 ms", reads)
 	}
 	r.waitMu.Lock()
-	left, polling := r.waiters.Len(), r.polling
+	left, polling := len(r.waiters), r.polling
 	r.waitMu.Unlock()
 	if left != 0 {
-		t.Errorf("%d waiters left in the queue", left)
+		t.Errorf("%d groups of waiters left", left)
 	}
 	for deadline := time.Now().Add(time.Second); polling && time.Now().Before(deadline); {
 		time.Sleep(5 * time.Millisecond)
@@ -267,4 +289,57 @@ func TestReaderCountsCheckpointsSavedInProcess(t *testing.T) {
 		t.Errorf("active right after a rebuild here switched = %d, %v; want 3", v, err)
 	}
 	position(sw, 70, 2, "after the switch to users v3")
+}
+
+// Requests waiting for different read models wait apart: one waiting for
+// the users read model wakes when users passes its token, while one
+// waiting for all of them goes on waiting for the slowest.
+func TestReaderAwaitPositionOfSomeReadModels(t *testing.T) {
+	ctx := testContext(t)
+	db := srv.DB(t)
+	versions := mongodb.NewVersions(db, time.Now)
+	checkpoints := mongodb.NewCheckpointStore(db)
+	users, invitations := projections.CheckpointName(UsersBase, UsersBase, 1), projections.CheckpointName(InvitationsBase, InvitationsBase, 1)
+	for _, base := range []string{UsersBase, InvitationsBase} {
+		if err := versions.Switch(ctx, base, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := NewReader(db, ReaderOptions{Projections: []string{UsersBase, InvitationsBase}, Checkpoints: checkpoints})
+	type answer struct {
+		pos uint64
+		err error
+	}
+	await := func(models ...string) <-chan answer {
+		got := make(chan answer, 1)
+		go func() {
+			pos, err := r.AwaitPosition(ctx, 800, models...)
+			got <- answer{pos, err}
+		}()
+		return got
+	}
+	onlyUsers, all := await(UsersBase), await()
+	checkpoints.Announce(users, 800)
+	select {
+	case a := <-onlyUsers:
+		if a.err != nil || a.pos != 800 {
+			t.Errorf("the users waiter woke with %d, %v; want 800", a.pos, a.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the users waiter still waits after users passed its token")
+	}
+	select {
+	case a := <-all:
+		t.Fatalf("the waiter for all woke at %d, %v, before invitations passed the token", a.pos, a.err)
+	default:
+	}
+	checkpoints.Announce(invitations, 900)
+	select {
+	case a := <-all:
+		if a.err != nil || a.pos != 800 {
+			t.Errorf("the waiter for all woke with %d, %v; want 800, the lower of the two", a.pos, a.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiter for all still waits after both passed its token")
+	}
 }
