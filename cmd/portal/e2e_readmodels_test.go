@@ -107,6 +107,13 @@ func TestE2EReadModels(t *testing.T) {
 			t.Errorf("/metrics: %s not reported as not stalled", name)
 		}
 	}
+	for _, series := range []string{"portal_users_cache_rows ", `portal_users_cache_refreshes_total{kind="pushed"} `,
+		`portal_users_cache_refreshes_total{kind="patched"} `, `portal_users_cache_refreshes_total{kind="reloaded"} `,
+		"portal_users_cache_stamp_reads_total "} {
+		if !strings.Contains(metrics, "\n"+series) {
+			t.Errorf("/metrics has no %s", series)
+		}
+	}
 
 	// The admin API wants its token.
 	for _, token := range []string{"", "wrong-token-wrong-token-wrong-token-x"} {

@@ -7,18 +7,21 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/orgportal/onboarding/projections"
+	"github.com/orgportal/onboarding/projections/readmodels"
 )
 
 // mountMetrics serves Prometheus metrics at /metrics: the projections as
-// this replica sees them, plus the Go runtime and process. Figures of a
+// this replica sees them, its Users page cache, plus the Go runtime and
+// process. Figures of a
 // projection come from the replica that runs it; standby replicas report
 // it as not active (sum or max over replicas in queries).
-func mountMetrics(r *gin.Engine, runner *projections.Runner) {
+func mountMetrics(r *gin.Engine, runner *projections.Runner, reader *readmodels.MongoReader) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		projectionCollector{runner: runner},
+		usersCacheCollector{reader: reader},
 	)
 	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 	r.GET("/metrics", gin.WrapH(h))
@@ -89,4 +92,38 @@ func boolValue(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+var (
+	metricCacheRows = prometheus.NewDesc("portal_users_cache_rows",
+		"Rows the Users page cache of this replica holds, across organizations.", nil, nil)
+	metricCacheRefreshes = prometheus.NewDesc("portal_users_cache_refreshes_total",
+		"Refreshes of a cached organization: pushed by the live projection of this replica (no read), patched (the changed rows read), reloaded (all rows read).",
+		[]string{"kind"}, nil)
+	metricCacheStampReads = prometheus.NewDesc("portal_users_cache_stamp_reads_total",
+		"Users page reads that read their organization's stamp from the database (the others used a copy the live projection keeps current).", nil, nil)
+)
+
+// usersCacheCollector reads the reader's Users page cache figures at each
+// scrape: mostly pushed and few stamp reads is the healthy state of a
+// replica that runs the users projection; patches and reloads are what
+// the other replicas do.
+type usersCacheCollector struct{ reader *readmodels.MongoReader }
+
+func (c usersCacheCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{metricCacheRows, metricCacheRefreshes, metricCacheStampReads} {
+		ch <- d
+	}
+}
+
+func (c usersCacheCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.reader == nil {
+		return
+	}
+	st := c.reader.CacheStats()
+	ch <- prometheus.MustNewConstMetric(metricCacheRows, prometheus.GaugeValue, float64(st.Rows))
+	for kind, n := range map[string]int64{"pushed": st.Pushed, "patched": st.Patched, "reloaded": st.Reloaded} {
+		ch <- prometheus.MustNewConstMetric(metricCacheRefreshes, prometheus.CounterValue, float64(n), kind)
+	}
+	ch <- prometheus.MustNewConstMetric(metricCacheStampReads, prometheus.CounterValue, float64(st.StampReads))
 }

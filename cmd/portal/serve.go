@@ -175,7 +175,7 @@ func runServe(ctx context.Context, cfg config.Config, logger *slog.Logger, stdou
 			return fmt.Errorf("trusted proxies: %w", err)
 		}
 	}
-	mountMetrics(router, runner)
+	mountMetrics(router, runner, reader)
 	mountAdmin(router, runner, cfg.AdminToken, logger)
 	// One set of rate limits for the API and the pages: both run the same
 	// commands, so using both must not double anyone's attempts.

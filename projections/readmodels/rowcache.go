@@ -221,6 +221,31 @@ func (c *rowCache) push(key string, prev, next int64, ids []string, changed []Us
 	c.pushes.Add(1)
 }
 
+// CacheStats is what the Users page cache of a reader has done since it
+// was made (StrategyCached; all zero otherwise).
+type CacheStats struct {
+	// Rows is the number of rows cached now, across organizations.
+	Rows int
+	// Pushed, Patched and Reloaded count the refreshes of a cached
+	// organization by kind: moved by the live projection of this process
+	// (no read), patched with the rows its change list named (a read
+	// each), reloaded whole (one query).
+	Pushed, Patched, Reloaded int64
+	// StampReads counts the pages that read their organization's stamp
+	// from the database; the others were served from a copy the live
+	// projection keeps current.
+	StampReads int64
+}
+
+// CacheStats reports what the Users page cache has done (see CacheStats).
+func (r *MongoReader) CacheStats() CacheStats {
+	r.cache.mu.Lock()
+	rows := r.cache.total
+	r.cache.mu.Unlock()
+	return CacheStats{Rows: rows, Pushed: r.cache.pushes.Load(), Patched: r.cache.patches.Load(),
+		Reloaded: r.cache.fullLoads.Load(), StampReads: r.stampReads.Load()}
+}
+
 // notLive marks the copy of key, if any, as no longer moved by the live
 // projection: a flush changed the organization without pushing it.
 func (c *rowCache) notLive(key string) {

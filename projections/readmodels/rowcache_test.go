@@ -312,6 +312,10 @@ func TestCachedRowsPushedByTheLiveProjection(t *testing.T) {
 	if n := r.stampReads.Load(); n != 1 {
 		t.Errorf("%d org stamp reads, want the first read's only", n)
 	}
+	want := CacheStats{Rows: len(l.folded()), Pushed: int64(steps), Reloaded: 1, StampReads: 1}
+	if got := r.CacheStats(); got != want {
+		t.Errorf("CacheStats = %+v, want %+v", got, want)
+	}
 	// A copy at another stamp than the one a flush replaced is left alone:
 	// the next read refreshes it from the database.
 	other := NewReader(l.db, ReaderOptions{Strategy: StrategyCached})
