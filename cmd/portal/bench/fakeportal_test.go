@@ -68,9 +68,19 @@ func (f *fakePortal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		_ = json.NewEncoder(w).Encode(map[string]any{"items": items, "counts": map[string]int{"invited": n}})
+	case r.Method == http.MethodGet && r.URL.Path == "/api/v1/orgs/org-1/invitations":
+		f.fresh(w, r) // always caught up: only the Users page lags here
+		_ = json.NewEncoder(w).Encode(map[string]any{"items": []any{}})
 	default:
 		w.WriteHeader(http.StatusNotFound)
 		_, _ = w.Write([]byte(`{"status":404,"code":"route_not_found"}`))
+	}
+}
+
+// fresh marks an answer to a read given a token as fresh.
+func (f *fakePortal) fresh(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("X-Consistency-Token") != "" {
+		w.Header().Set("X-Consistency", "fresh")
 	}
 }
 
