@@ -3,10 +3,13 @@ package eventstoredb_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 
 	"github.com/orgportal/onboarding/adapters/eventstoredb"
@@ -142,7 +145,8 @@ func TestWatermillSubscriberCheckpointSaveEveryAnnouncesBetweenSaves(t *testing.
 	// run acks events of a new topic one by one, each after the last one
 	// was checkpointed (saved or announced), and returns the last
 	// position.
-	run := func(t *testing.T, saveEvery time.Duration) (*announcingCheckpoints, *eventstoredb.Subscriber, string, uint64) {
+	var hookFails atomic.Bool
+	run := func(t *testing.T, saveEvery time.Duration) (*announcingCheckpoints, *eventstoredb.Subscriber, string, uint64, <-chan *message.Message) {
 		topic := "save-every-" + uuid.NewString()
 		store := &announcingCheckpoints{countingCheckpoints: countingCheckpoints{MemoryCheckpoints: eventstoredb.NewMemoryCheckpoints()}, announced: map[string]uint64{}}
 		name := eventstoredb.CheckpointName("users-v1", topic)
@@ -151,6 +155,9 @@ func TestWatermillSubscriberCheckpointSaveEveryAnnouncesBetweenSaves(t *testing.
 			ConsumerGroup: "users-v1", Checkpoints: store, CheckpointEvery: 1000, CheckpointDelay: time.Millisecond,
 			CheckpointSaveEvery: saveEvery,
 			BeforeCheckpoint: func(context.Context, string) error {
+				if hookFails.Load() {
+					return errors.New("writes failed")
+				}
 				store.mu.Lock()
 				defer store.mu.Unlock()
 				store.hooked = acked
@@ -180,11 +187,11 @@ func TestWatermillSubscriberCheckpointSaveEveryAnnouncesBetweenSaves(t *testing.
 				return max(announced, saved) == pos
 			})
 		}
-		return store, sub, name, acked
+		return store, sub, name, acked, msgs
 	}
 
 	t.Run("until the subscription ends", func(t *testing.T) {
-		store, sub, name, last := run(t, time.Hour)
+		store, sub, name, last, _ := run(t, time.Hour)
 		saved, _, _ := store.Load(ctx, name)
 		announced, early := store.get(name)
 		if store.count() != 1 || saved >= last || announced != last || early != 0 {
@@ -198,8 +205,24 @@ func TestWatermillSubscriberCheckpointSaveEveryAnnouncesBetweenSaves(t *testing.
 			t.Errorf("after Close: saved %d in %d saves, want %d in 2", saved, store.count(), last)
 		}
 	})
+	t.Run("leaving after failed writes", func(t *testing.T) {
+		// The writes of the events after the last announced checkpoint
+		// fail: on its way out the subscription saves that one, whose
+		// writes were done, not the last acked position.
+		store, sub, name, last, msgs := run(t, time.Hour)
+		hookFails.Store(true)
+		defer hookFails.Store(false)
+		publishNumbered(t, pub, strings.TrimPrefix(name, "users-v1/"), 11, 11)
+		receive(t, msgs).Ack()
+		if err := sub.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if saved, _, _ := store.Load(ctx, name); saved != last {
+			t.Errorf("after Close with failed writes: saved %d, want %d, the last announced", saved, last)
+		}
+	})
 	t.Run("until the timer", func(t *testing.T) {
-		store, _, name, last := run(t, 50*time.Millisecond)
+		store, _, name, last, _ := run(t, 50*time.Millisecond)
 		waitFor(t, "the save of the last announced checkpoint", func() bool {
 			saved, _, _ := store.Load(ctx, name)
 			return saved == last

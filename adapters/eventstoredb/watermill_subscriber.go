@@ -330,12 +330,17 @@ type consumer struct {
 	// the timer that saves it in time (nil outside subscribeOnce).
 	announcer CheckpointAnnouncer
 	unwritten bool
+	announced uint64 // the last position announced (unwritten true)
+	leaving   bool   // the subscription has ended: its last save is being made
 	written   time.Time
 	timer     *saveTimer
 }
 
 func (c *consumer) run(ctx context.Context) {
-	defer c.checkpointNow(context.WithoutCancel(ctx), true)
+	defer func() {
+		c.leaving = true
+		c.checkpointNow(context.WithoutCancel(ctx), true)
+	}()
 	backoff := c.s.cfg.ReconnectBackoff
 	warned := false // one warning per outage; the retries go to debug
 	for {
@@ -731,11 +736,19 @@ func (c *consumer) settle(ctx context.Context, msg, attempt *message.Message, ca
 	return false
 }
 
-// saveFailed logs a failed save, unless it failed because the
-// subscription is stopping (ctx ended): it saves once more on its way
-// out, with a context of its own.
+// saveFailed logs a failed save as a warning, unless it failed because
+// the subscription is stopping: ctx ended (it saves once more on its way
+// out, with a context of its own), or the writes before it were cut short
+// by the end of their own context (BeforeCheckpoint's handler stopping;
+// the events come again from the saved checkpoint). A failure of that
+// last save is logged as information: nothing retries it.
 func (c *consumer) saveFailed(ctx context.Context, msg string, err error) {
-	if ctx.Err() == nil {
+	switch {
+	case c.leaving:
+		// Nothing is retried after this one: say what the next start does.
+		c.log.Info("last checkpoint not saved on the way out; the next subscription delivers again from the saved one",
+			"err", err, "position", c.fromString(), "unsaved", c.unsaved)
+	case ctx.Err() == nil && !errors.Is(err, context.Canceled):
 		c.log.Warn(msg, "err", err, "position", c.fromString(), "unsaved", c.unsaved)
 	}
 }
@@ -764,25 +777,34 @@ func (c *consumer) checkpointNow(ctx context.Context, save bool) {
 	}
 	saveCtx, cancel := context.WithTimeout(ctx, checkpointStoreTimeout)
 	defer cancel()
+	pos := *c.from
 	if c.unsaved > 0 {
 		if before := c.s.cfg.BeforeCheckpoint; before != nil {
 			if err := before(saveCtx, c.topic); err != nil {
 				c.saveFailed(ctx, "cannot complete the writes before a checkpoint; will retry", err)
-				return
+				if !save || !c.unwritten {
+					return
+				}
+				// Leaving: the last announced position, whose writes
+				// were done, is saved at least.
+				pos = c.announced
 			}
 		}
 		if !due {
-			c.announcer.Announce(c.checkpoint, *c.from)
-			c.unsaved, c.unwritten, c.saved = 0, true, time.Now()
+			c.announcer.Announce(c.checkpoint, pos)
+			c.unsaved, c.unwritten, c.announced, c.saved = 0, true, pos, time.Now()
 			c.armSave()
 			return
 		}
 	}
-	if err := c.s.cfg.Checkpoints.Save(saveCtx, c.checkpoint, *c.from); err != nil {
+	if err := c.s.cfg.Checkpoints.Save(saveCtx, c.checkpoint, pos); err != nil {
 		c.saveFailed(ctx, "cannot save checkpoint; will retry", err)
 		return
 	}
-	c.unsaved, c.unwritten = 0, false
+	if pos == *c.from {
+		c.unsaved = 0
+	}
+	c.unwritten = false
 	c.saved = time.Now()
 	c.written = c.saved
 }
