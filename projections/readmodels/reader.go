@@ -85,8 +85,8 @@ type MongoReader struct {
 	posAt   time.Time // when the read that gave posLast began
 	posLast readerState
 	posRead *positionRead // in flight, nil when none
-	// posReads counts the state reads made, stampReads the org stamp
-	// reads, for tests.
+	// posReads counts the state reads made (for tests), stampReads the
+	// org stamp reads (for tests and CacheStats).
 	posReads   atomic.Int64
 	stampReads atomic.Int64
 
