@@ -3,6 +3,7 @@ package eventstoredb_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -88,17 +89,10 @@ func TestWatermillSubscriberCheckpointDelayFlushesWhenIdle(t *testing.T) {
 	}
 	// No event comes any more: the pending position is saved by the timer
 	// (after the failed hook, by its retry).
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	waitFor(t, fmt.Sprintf("checkpoint at the last ack (%d)", last), func() bool {
 		pos, ok, _ := checkpoints.Load(ctx, name)
-		if ok && pos == last {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("checkpoint %d (saved %v) 10 s after the last ack, want %d", pos, ok, last)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return ok && pos == last
+	})
 	saves := checkpoints.count()
 	if saves >= n {
 		t.Errorf("%d saves for %d events, want them batched", saves, n)

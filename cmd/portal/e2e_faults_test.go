@@ -396,7 +396,7 @@ func waitCheckpointsStored(ctx context.Context, t *testing.T, uri string, status
 		t.Fatal(err)
 	}
 	defer func() { _ = client.Disconnect(context.WithoutCancel(ctx)) }()
-	store := mongodb.NewCheckpointStore(client.Database("portal"))
+	store := mongodb.NewCheckpointStore(client.Database(readModelsDatabase))
 	for name, st := range statuses {
 		checkpoint := projections.CheckpointName(name, name, int(num(st["version"])))
 		want := uint64(num(st["position"]))

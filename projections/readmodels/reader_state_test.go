@@ -318,28 +318,26 @@ func TestReaderAwaitPositionOfSomeReadModels(t *testing.T) {
 		}()
 		return got
 	}
+	// woke expects waiter to answer 800 within 10 s.
+	woke := func(waiter string, got <-chan answer) {
+		t.Helper()
+		select {
+		case a := <-got:
+			if a.err != nil || a.pos != 800 {
+				t.Errorf("the %s woke with %d, %v; want 800", waiter, a.pos, a.err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the %s still waits after its read models passed its token", waiter)
+		}
+	}
 	onlyUsers, all := await(UsersBase), await()
 	checkpoints.Announce(users, 800)
-	select {
-	case a := <-onlyUsers:
-		if a.err != nil || a.pos != 800 {
-			t.Errorf("the users waiter woke with %d, %v; want 800", a.pos, a.err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the users waiter still waits after users passed its token")
-	}
+	woke("users waiter", onlyUsers)
 	select {
 	case a := <-all:
 		t.Fatalf("the waiter for all woke at %d, %v, before invitations passed the token", a.pos, a.err)
 	default:
 	}
 	checkpoints.Announce(invitations, 900)
-	select {
-	case a := <-all:
-		if a.err != nil || a.pos != 800 {
-			t.Errorf("the waiter for all woke with %d, %v; want 800, the lower of the two", a.pos, a.err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the waiter for all still waits after both passed its token")
-	}
+	woke("waiter for all (800, the lower of the two)", all)
 }
