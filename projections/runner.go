@@ -217,6 +217,14 @@ func (r *Runner) Run(ctx context.Context) error {
 	return nil
 }
 
+// stopping reports whether Run's context has ended (a shutdown, as
+// opposed to a lost lease, which ends only a term's context).
+func (r *Runner) stopping() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.runCtx != nil && r.runCtx.Err() != nil
+}
+
 // Statuses returns every projection's status.
 func (r *Runner) Statuses() []Status {
 	out := make([]Status, len(r.workers))
@@ -493,9 +501,20 @@ func (w *worker) follow(ctx context.Context, version int) (stalled bool, err err
 		// bound on one checkpoint save (a few seconds): a large flush on a
 		// busy database may take longer, and abandoning it half way would
 		// only deliver the same events again for a flush as large, while
-		// the database still works on the abandoned one.
+		// the database still works on the abandoned one. Once that context
+		// has ended, the last flush (the subscription's last checkpoint)
+		// runs only if the runner is stopping: the lease is still held
+		// (released after the term returns), so the writes of the events
+		// handled are stored, within TTL/3 as RunWithLease requires. After
+		// a lost lease it fails: another replica may be writing already.
 		beforeCheckpoint = func(context.Context, string) error {
-			if err := f.Flush(ctx); err != nil {
+			flushCtx := ctx
+			if ctx.Err() != nil && w.r.stopping() {
+				var cancel context.CancelFunc
+				flushCtx, cancel = context.WithTimeout(context.WithoutCancel(ctx), cfg.LeaseTTL/3)
+				defer cancel()
+			}
+			if err := f.Flush(flushCtx); err != nil {
 				lost(err)
 				return err
 			}
