@@ -109,9 +109,13 @@ func TestRunnerStoppingFlushesWhatItHandled(t *testing.T) {
 	// The first live checkpoint of each projection is taken at once.
 	w.caughtUp(invite("first@example.org"))
 	last := invite("handled@example.org")
-	eventually(t, "every projection to have handled the last invitation", func() bool {
+	// Events are acknowledged one at a time: once the marker is handled,
+	// the invitation before it is acknowledged (the status moves before
+	// the acknowledgement).
+	marker := invite("marker@example.org")
+	eventually(t, "every projection to have handled the marker", func() bool {
 		for _, st := range r.Statuses() {
-			if st.State != projections.StateRunning || st.Position < uint64(last) {
+			if st.State != projections.StateRunning || st.Position < uint64(marker) {
 				return false
 			}
 		}
