@@ -128,7 +128,17 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 // goes back only makes the reactor read events again, and it checks the
 // invitation's stream before sending, so no mail goes out twice because
 // of it.
-var sqlitePragmas = []string{"busy_timeout(10000)", "journal_mode(wal)", "synchronous(normal)"}
+//
+// temp_store(memory) keeps SQLite's statement journals in memory. FerretDB
+// inserts each document of an insertMany as its own statement in one
+// transaction, and SQLite journals the pages every statement changes so
+// that it can undo that statement alone; past 64 KiB that journal spills
+// into a temporary file, so a batch of a thousand documents wrote (and
+// then threw away) most of its pages twice. In memory it costs a few MiB
+// for the length of a batch; the rebuild of the audit trail, which is
+// bound by FerretDB's insert rate, went from about 9,000 to 11,000
+// events/s (BENCHMARKS.md).
+var sqlitePragmas = []string{"busy_timeout(10000)", "journal_mode(wal)", "synchronous(normal)", "temp_store(memory)"}
 
 // sqliteURL is FerretDB's SQLite URL for the files in dir. A URL built
 // this way escapes whatever the path contains (spaces, '?', '#'); FerretDB
