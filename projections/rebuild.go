@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/orgportal/onboarding/adapters/eventstoredb"
 )
 
@@ -97,12 +99,13 @@ func RebuildLeaseName(name string) string { return name + ".rebuild" }
 
 // Rebuild replays $all from the start into a fresh version of each
 // projection (one pass for all of them), then, once the subscription has
-// caught up, writes each in bulk, saves its checkpoint and makes it the
-// active version. The versions that served until then keep serving during
+// caught up, writes all of them in bulk at once, then saves each one's
+// checkpoint and makes it the active version. The versions that served until then keep serving during
 // the rebuild; the previous one is kept after the switch, older ones are
 // dropped. A live runner moves over to the new version when it notices
 // the switch. An event that does not decode fails the rebuild (nothing is
-// switched): rebuilds never skip.
+// switched): rebuilds never skip; nor does a write that fails (every new
+// version is dropped).
 //
 // It returns the final status of each projection, by name.
 func Rebuild(ctx context.Context, cfg RebuildConfig, projs ...Projection) (map[string]RebuildStatus, error) {
@@ -258,15 +261,22 @@ func Rebuild(ctx context.Context, cfg RebuildConfig, projs ...Projection) (map[s
 	}, every, func(position uint64) { report(RebuildRunning, position, "") })
 	readTime := time.Since(now)
 	if err == nil {
+		// Each builder writes its own collections: all at once, so that
+		// the database parses one projection's documents while it stores
+		// another's.
+		g, gctx := errgroup.WithContext(ctx)
 		for _, t := range targets {
-			if err = t.b.Finish(ctx); err != nil {
-				if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
-					err = cause // why the context ended says more than "context canceled"
+			g.Go(func() error {
+				if err := t.b.Finish(gctx); err != nil {
+					if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
+						err = cause // why the context ended says more than "context canceled"
+					}
+					return fmt.Errorf("projections: rebuild %s: write version %d: %w", t.p.Name(), t.version, err)
 				}
-				err = fmt.Errorf("projections: rebuild %s: write version %d: %w", t.p.Name(), t.version, err)
-				break
-			}
+				return nil
+			})
 		}
+		err = g.Wait()
 	}
 	if err == nil && context.Cause(ctx) != nil && ctx.Err() != nil {
 		err = context.Cause(ctx)
