@@ -231,3 +231,12 @@ func TestProfiledStage(t *testing.T) {
 		t.Error("--cpuprofile-stage lag: the profile is lag's alone")
 	}
 }
+
+// Ratios far below one keep two significant digits in the table.
+func TestSmallRatiosKeepTheirDigits(t *testing.T) {
+	for v, want := range map[float64]string{0: "0.00", 0.0033: "0.0033", 0.05: "0.05", 0.5: "0.50", 3.30: "3.30", 566.53: "566.53", -0.004: "-0.004"} {
+		if got := small(v); got != want {
+			t.Errorf("small(%v) = %q, want %q", v, got, want)
+		}
+	}
+}

@@ -3,7 +3,9 @@ package bench
 import (
 	"fmt"
 	"io"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 )
@@ -111,7 +113,7 @@ func printReport(out io.Writer, res *Results, jsonPath string) {
 	for _, g := range res.Goals {
 		value, met := "n/a", "n/a (not measured)"
 		if g.Met != nil {
-			value = fmt.Sprintf("%.2f %s", g.Value, g.Unit)
+			value = fmt.Sprintf("%s %s", small(g.Value), g.Unit)
 			met = map[bool]string{true: "met", false: "NOT MET"}[*g.Met]
 		}
 		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\n", g.Name, value, g.Target, met, g.Note)
@@ -122,7 +124,7 @@ func printReport(out io.Writer, res *Results, jsonPath string) {
 		fmt.Fprintln(out, "\nratios (same run):")
 		w = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 		for _, r := range res.Ratios {
-			fmt.Fprintf(w, "  %s\t%.2f %s\t%s\n", r.Name, r.Value, r.Unit, r.Basis)
+			fmt.Fprintf(w, "  %s\t%s %s\t%s\n", r.Name, small(r.Value), r.Unit, r.Basis)
 		}
 		_ = w.Flush()
 	}
@@ -152,6 +154,15 @@ func figures(f map[string]float64) string {
 		parts[i] = fmt.Sprintf("%s %s", k, trimFloat(f[k]))
 	}
 	return strings.Join(parts, " · ")
+}
+
+// small prints v with two decimals, or two significant digits when that
+// would print a ratio such as 0.0033 as 0.00.
+func small(v float64) string {
+	if v != 0 && math.Abs(v) < 0.1 {
+		return strconv.FormatFloat(v, 'g', 2, 64)
+	}
+	return fmt.Sprintf("%.2f", v)
 }
 
 func trimFloat(v float64) string {
