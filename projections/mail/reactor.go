@@ -99,7 +99,8 @@ type Reactor struct {
 	mu         sync.Mutex
 	unrecorded map[domain.StreamName]outcome
 
-	orgNames *orgNameCache
+	orgNames *nameCache[domain.OrgID]
+	people   *nameCache[domain.UserID]
 }
 
 // New checks the dependencies and returns a reactor.
@@ -136,7 +137,8 @@ func New(d Deps) (*Reactor, error) {
 		store: d.Store, tokens: t, mailer: d.Mailer, clock: d.Clock,
 		publicURL: strings.TrimRight(d.PublicURL, "/"), templates: d.Templates,
 		idDomain: idDomain, logger: logger, unrecorded: make(map[domain.StreamName]outcome),
-		orgNames: newOrgNameCache(orgNameCacheCapacity),
+		orgNames: newNameCache[domain.OrgID](nameCacheCapacity),
+		people:   newNameCache[domain.UserID](nameCacheCapacity),
 	}, nil
 }
 
@@ -333,18 +335,22 @@ func expiry(t time.Time) string {
 }
 
 // orgName and personName add context to a mail; a missing organization or
-// person yields an empty name, which the templates leave out. The
-// organization's stream grows with every member, so its name is cached
-// with the revision it was read at, and only what was written after that
-// is read (see orgNames).
+// person yields an empty name, which the templates leave out. Names are
+// cached (see nameTTL). The organization's stream grows with every
+// member, so once its cached name is due for a new read, only what was
+// written after the cached revision is read.
 func (r *Reactor) orgName(ctx context.Context, id domain.OrgID) (string, error) {
 	stream := domain.OrganizationStream(id)
+	now := r.clock()
 	if cached, ok := r.orgNames.get(id); ok {
+		if cached.fresh(now) {
+			return cached.name, nil
+		}
 		loaded, err := r.store.LoadFrom(ctx, stream, cached.revision)
 		switch {
 		case err == nil:
 			name := nameAfter(cached.name, loaded.Events)
-			r.orgNames.put(id, orgName{name: name, revision: loaded.Revision})
+			r.orgNames.put(id, cachedName{name: name, revision: loaded.Revision, readAt: now})
 			return name, nil
 		case !errors.Is(err, commands.ErrHistoryChanged):
 			return "", fmt.Errorf("mail: load organization: %w", err)
@@ -357,7 +363,7 @@ func (r *Reactor) orgName(ctx context.Context, id domain.OrgID) (string, error) 
 	}
 	name := nameAfter("", loaded.Events)
 	if loaded.Revision != commands.NoStream {
-		r.orgNames.put(id, orgName{name: name, revision: loaded.Revision})
+		r.orgNames.put(id, cachedName{name: name, revision: loaded.Revision, readAt: now})
 	}
 	return name, nil
 }
@@ -369,13 +375,23 @@ func nameAfter(name string, events []domain.Event) string {
 	return domain.Fold(domain.OrganizationState{Name: name}, domain.EvolveOrganization, events...).Name
 }
 
+// personName is a person's name; their stream is short, so it is read
+// whole when the cached name is due for a new read.
 func (r *Reactor) personName(ctx context.Context, id domain.UserID) (string, error) {
 	if id == "" {
 		return "", nil
+	}
+	now := r.clock()
+	if cached, ok := r.people.get(id); ok && cached.fresh(now) {
+		return cached.name, nil
 	}
 	loaded, err := r.store.Load(ctx, domain.UserStream(id))
 	if err != nil {
 		return "", fmt.Errorf("mail: load user: %w", err)
 	}
-	return domain.Fold(domain.AccountState{}, domain.EvolveAccount, loaded.Events...).Name, nil
+	name := domain.Fold(domain.AccountState{}, domain.EvolveAccount, loaded.Events...).Name
+	if loaded.Revision != commands.NoStream {
+		r.people.put(id, cachedName{name: name, revision: loaded.Revision, readAt: now})
+	}
+	return name, nil
 }
