@@ -22,18 +22,24 @@ import (
 // account, the sign-in index, the join and a session write them. It reports
 // the events of $all replayed per second (what the 20,000 events/s goal
 // counts), on the embedded event store and FerretDB unless
-// PORTAL_TEST_MONGO_URL names a MongoDB:
+// PORTAL_TEST_MONGO_URL names a MongoDB. REBUILD_BENCH_PENDING adds that
+// many invitations nobody accepted yet (three events each: the guard's
+// hold, the invitation, its mail), the history `portal bench` leaves:
 //
 //	go test -run '^$' -bench BenchmarkRebuild -benchtime 1x ./projections/
 //	REBUILD_BENCH_MEMBERS=100000 go test -run '^$' -bench BenchmarkRebuild -benchtime 1x -timeout 1h ./projections/
+//	REBUILD_BENCH_MEMBERS=1000 REBUILD_BENCH_PENDING=30000 go test -run '^$' -bench 'BenchmarkRebuild/users' -benchtime 1x ./projections/
 func BenchmarkRebuild(b *testing.B) {
-	members := 10_000
+	members, pending := 10_000, 0
 	if v, err := strconv.Atoi(os.Getenv("REBUILD_BENCH_MEMBERS")); err == nil && v > 0 {
 		members = v
 	}
-	worldTimeout = max(worldTimeout, time.Duration(members)*20*time.Millisecond) // 100,000 members: 33 min
+	if v, err := strconv.Atoi(os.Getenv("REBUILD_BENCH_PENDING")); err == nil && v > 0 {
+		pending = v
+	}
+	worldTimeout = max(worldTimeout, time.Duration(members+pending/3)*20*time.Millisecond) // 100,000 members: 33 min
 	w := newWorld(b)
-	events := loadMembers(b, w, members)
+	events := loadMembers(b, w, members, pending)
 	for _, names := range [][]string{{"users"}, {"invitations"}, {"audit"}, {"users", "invitations", "audit"}} {
 		name := names[0]
 		if len(names) > 1 {
@@ -74,9 +80,9 @@ func BenchmarkRebuild(b *testing.B) {
 	}
 }
 
-// loadMembers appends a history of n members in batches and returns the
-// number of events written.
-func loadMembers(b *testing.B, w *world, n int) int {
+// loadMembers appends a history of n members and then of pending
+// invitations, in batches, and returns the number of events written.
+func loadMembers(b *testing.B, w *world, n, pending int) int {
 	b.Helper()
 	org := domain.OrgID("org-bench")
 	var batch []esdb.EventData
@@ -122,6 +128,14 @@ func loadMembers(b *testing.B, w *world, n int) int {
 			Role: domain.RoleMember, Via: domain.JoinedViaInvitation, InvitedBy: "owner", InvitationID: inv}, string(u))
 		add(domain.SessionStarted{SessionID: session, UserID: u, OrgID: org, ExpiresAt: now.Add(time.Hour)}, string(u))
 		add(domain.SessionEnded{SessionID: session, UserID: u, OrgID: org}, string(u))
+	}
+	for i := range pending {
+		inv := domain.InvitationID(fmt.Sprintf("inv-p%d", i))
+		email := fmt.Sprintf("p%07d@bench.example", i)
+		add(domain.MembershipInvitationHeld{OrgID: org, InvitationID: inv}, "owner")
+		add(domain.UserInvited{InvitationID: inv, OrgID: org, Email: email, NormalizedEmail: email, Role: domain.RoleMember, InvitedBy: "owner",
+			Generation: 1, ExpiresAt: now.Add(time.Hour)}, "owner")
+		add(domain.InvitationEmailSent{InvitationID: inv, OrgID: org, Generation: 1}, "system")
 	}
 	flush()
 	return written
