@@ -100,9 +100,9 @@ func RebuildLeaseName(name string) string { return name + ".rebuild" }
 // Rebuild replays $all from the start into a fresh version of each
 // projection (one pass for all of them), then, once the subscription has
 // caught up, writes all of them in bulk at once, then saves each one's
-// checkpoint and makes it the active version. The versions that served until then keep serving during
-// the rebuild; the previous one is kept after the switch, older ones are
-// dropped. A live runner moves over to the new version when it notices
+// checkpoint and makes it the active version. The versions that served
+// until then keep serving during the rebuild; the previous one is kept
+// after the switch, older ones are dropped. A live runner moves over to the new version when it notices
 // the switch. An event that does not decode fails the rebuild (nothing is
 // switched): rebuilds never skip; nor does a write that fails (every new
 // version is dropped).
