@@ -263,11 +263,13 @@ func Rebuild(ctx context.Context, cfg RebuildConfig, projs ...Projection) (map[s
 	if err == nil {
 		// Each builder writes its own collections: all at once, so that
 		// the database parses one projection's documents while it stores
-		// another's.
-		g, gctx := errgroup.WithContext(ctx)
+		// another's. One failing does not cut the others short: an insert
+		// the client gives up on still runs in the server and could create
+		// its collection again after the failed versions are dropped.
+		var g errgroup.Group
 		for _, t := range targets {
 			g.Go(func() error {
-				if err := t.b.Finish(gctx); err != nil {
+				if err := t.b.Finish(ctx); err != nil {
 					if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
 						err = cause // why the context ended says more than "context canceled"
 					}

@@ -36,7 +36,7 @@ func (b failingBuilder) Finish(context.Context) error { return b.err }
 
 // The builders write their versions side by side; when one of them fails,
 // the rebuild fails with its error, switches nothing and drops every new
-// version, whether the others finished writing theirs or were cut short.
+// version, the others written in full included.
 func TestRebuildWriteFailureSwitchesNothing(t *testing.T) {
 	w := newWorld(t)
 	_, stop := w.runner("replica-a", w.db)
