@@ -43,7 +43,8 @@ type ReaderOptions struct {
 	// PositionTTL is how long Position reuses its answer (consistency
 	// waits poll it); DefaultPositionTTL when zero.
 	PositionTTL time.Duration
-	// CacheRows bounds the rows StrategyCached keeps; 100,000 when zero.
+	// CacheRows bounds the rows StrategyCached keeps across organizations;
+	// 100,000 when zero. One organization larger than that is kept alone.
 	CacheRows int
 	// Projections names the projections Position takes the lowest
 	// checkpoint of; all three when empty (tests of one read model set

@@ -38,8 +38,9 @@ const patchMin = 32
 // written before the stamp, so a reader that found the stamp at S finds
 // the list at S or later.
 type rowCache struct {
-	// max bounds the rows kept across organizations, counted as rows
-	// whatever they weigh: a cached row is its document (hundreds of
+	// max bounds the rows kept across organizations, but for one
+	// organization larger than it, which is kept alone (see store);
+	// counted as rows whatever they weigh: a cached row is its document (hundreds of
 	// bytes) and three pointers to it, one in rows and one in each order
 	// of the search index (searchIndex): 24 bytes, 16 of them the
 	// index's, 2.4 MB at the default 100,000 rows (twice that for an
@@ -56,15 +57,20 @@ type rowCache struct {
 	fullLoads atomic.Int64
 	patches   atomic.Int64
 	pushes    atomic.Int64
+	// waits counts the callers that waited for a refresh another caller
+	// ran, for tests.
+	waits atomic.Int64
 
 	// liveAt is when the live users projection of this process last
 	// flushed (unix nanoseconds; 0 before the first), which keeps the
 	// copies it pushed current (orgRows.live).
 	liveAt atomic.Int64
 
-	mu       sync.Mutex
-	orgs     map[string]*orgRows
-	total    int
+	mu    sync.Mutex
+	orgs  map[string]*orgRows
+	total int
+	// inflight is the refresh under way of each organization, at most
+	// one (see rows).
 	inflight map[string]*rowLoad
 }
 
@@ -117,43 +123,60 @@ func newRowCache(max int) *rowCache {
 }
 
 // rows returns the rows of key at stamp, with their search index,
-// refreshing them from src (once for concurrent callers) when the cached
-// ones are older. The result is shared: callers must not change it.
+// refreshing them from src when the cached ones are older. An
+// organization has one refresh in flight at a time: callers that need
+// its stamp or an older one share it, and a caller that needs a newer one
+// waits for it and then refreshes from its result, usually a patch of a
+// few rows. Starting a second refresh beside the first would reload the
+// organization whole (nothing newer than the old copy to patch from),
+// and while an organization changes many times a second each page would
+// start one: on FerretDB, full scans of tens of thousands of rows side by
+// side, each slower for the others, until all of them ran out of time.
+// The result is shared: callers must not change it.
 func (c *rowCache) rows(ctx context.Context, key string, stamp ref, src rowSource) (*orgRows, error) {
-	c.mu.Lock()
-	cached := c.orgs[key]
-	if cached != nil && cached.stamp >= stamp.Position {
-		c.mu.Unlock()
-		return cached, nil
-	}
-	if l := c.inflight[key]; l != nil && l.stamp >= stamp.Position {
-		c.mu.Unlock()
-		select {
-		case <-l.done:
-			return l.got, l.err
-		case <-ctx.Done():
-			return nil, ctx.Err()
+	for {
+		c.mu.Lock()
+		cached := c.orgs[key]
+		if cached != nil && cached.stamp >= stamp.Position {
+			c.mu.Unlock()
+			return cached, nil
 		}
+		if l := c.inflight[key]; l != nil {
+			c.mu.Unlock()
+			c.waits.Add(1)
+			select {
+			case <-l.done:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			if l.stamp >= stamp.Position {
+				return l.got, l.err
+			}
+			continue // stored unless it failed: refresh from it
+		}
+		l := &rowLoad{done: make(chan struct{}), stamp: stamp.Position}
+		c.inflight[key] = l
+		c.mu.Unlock()
+		return c.load(ctx, key, l, cached, stamp, src)
 	}
-	l := &rowLoad{done: make(chan struct{}), stamp: stamp.Position}
-	c.inflight[key] = l
-	c.mu.Unlock()
+}
 
+// load runs the refresh l of key from cached to stamp, for the callers
+// that wait for it as well, and stores its result.
+func (c *rowCache) load(ctx context.Context, key string, l *rowLoad, cached *orgRows, stamp ref, src rowSource) (*orgRows, error) {
 	// Other callers wait for this load: a cancelled first caller must not
 	// fail them.
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), loadTimeout)
 	l.got, l.err = c.refresh(lctx, cached, stamp, src)
 	cancel()
-	close(l.done)
 
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.inflight[key] == l {
-		delete(c.inflight, key)
-	}
+	delete(c.inflight, key)
 	if l.err == nil {
 		c.store(key, l.got)
 	}
+	c.mu.Unlock()
+	close(l.done) // after the store, which waiters for a newer stamp refresh from
 	return l.got, l.err
 }
 
@@ -317,10 +340,10 @@ func (c *rowCache) store(key string, o *orgRows) {
 		c.total -= len(old.rows)
 		delete(c.orgs, key)
 	}
-	if len(o.rows) > c.max {
-		return // larger than the whole cache: read through
-	}
-	for k, other := range c.orgs { // random victims
+	// Random victims make room. An organization larger than the whole
+	// cache is kept alone: read through, every page would load it whole,
+	// and hold it in memory meanwhile all the same.
+	for k, other := range c.orgs {
 		if c.total+len(o.rows) <= c.max {
 			break
 		}

@@ -417,7 +417,7 @@ func TestPrefixRange(t *testing.T) {
 }
 
 // Every refresh brings the index along, a patch's merged and a full
-// load's sorted, also for an organization too large to keep.
+// load's sorted, also for an organization larger than the whole cache.
 func TestRowCacheIndexFollowsRows(t *testing.T) {
 	ctx := context.Background()
 	rnd := rand.New(rand.NewPCG(15, 16))
@@ -432,7 +432,8 @@ func TestRowCacheIndexFollowsRows(t *testing.T) {
 		t.Error("the patch changed the index of the rows it replaced")
 	}
 
-	// Rows beyond the whole cache are read through, with an index.
+	// An organization larger than the whole cache is kept alone, with its
+	// index, and patched as the others are.
 	o.c.max = 60
 	big := newSearchOrg(t, rnd, 80)
 	got, err := o.c.rows(ctx, "big", big.stamp, big.source())
@@ -442,7 +443,25 @@ func TestRowCacheIndexFollowsRows(t *testing.T) {
 	checkIndex(t, got.rows, &got.search)
 	q := UsersQuery{OrgID: "o", Q: got.rows[0].NormalizedEmail[:min(1, len(got.rows[0].NormalizedEmail))]}
 	if a, b := usersFromRows(got.rows, &got.search, q, "normalizedEmail", nil, 5), usersScan(got.rows, q, "normalizedEmail", nil, 5); !reflect.DeepEqual(a, b) {
-		t.Error("the answer of a read-through organization is not the scan's")
+		t.Error("the answer of an organization larger than the cache is not the scan's")
+	}
+	if _, kept := o.c.orgs["k"]; kept || o.c.orgs["big"] != got || o.c.total != len(got.rows) {
+		t.Errorf("after an organization of %d rows in a cache of %d: the other kept %v, the large one kept %v, %d rows counted",
+			len(got.rows), o.c.max, kept, o.c.orgs["big"] == got, o.c.total)
+	}
+	full := o.c.fullLoads.Load()
+	big.change(2)
+	again, err := o.c.rows(ctx, "big", big.stamp, big.source())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkIndex(t, again.rows, &again.search)
+	if got, want := vals(again.rows), byID(values(big.model)); !reflect.DeepEqual(got, want) {
+		t.Errorf("the large organization's patched rows differ from the model:\n%s", rowDiff(got, want))
+	}
+	if o.c.fullLoads.Load() != full || o.c.patches.Load() != 2 {
+		t.Errorf("the large organization changed: %d more full loads and %d patches in all, want a patch",
+			o.c.fullLoads.Load()-full, o.c.patches.Load())
 	}
 }
 

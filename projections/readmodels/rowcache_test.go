@@ -607,6 +607,105 @@ func TestRowCacheSharesRefreshesAndCopiesOnWrite(t *testing.T) {
 	}
 }
 
+// A reader that needs a newer stamp than the refresh in flight waits for
+// it and patches its result, rather than reloading the organization
+// beside it: side by side, full loads of a large organization that
+// changes many times a second slowed each other until they all timed out.
+func TestRowCacheRefreshesAnOrganizationOneAtATime(t *testing.T) {
+	ctx := testContext(t)
+	c := newRowCache(1000)
+	var loads, fetches atomic.Int64
+	release := make(chan struct{})
+	src := rowSource{
+		org: "o",
+		all: func(ctx context.Context) ([]User, error) {
+			loads.Add(1)
+			<-release
+			return []User{{ID: "o/a", Name: "a"}, {ID: "o/c", Name: "c"}}, nil
+		},
+		byID: func(ctx context.Context, ids []string) ([]User, error) {
+			fetches.Add(1)
+			if !slices.Equal(ids, []string{"o/b"}) {
+				t.Errorf("fetched %v, want the one row changed since the load", ids)
+			}
+			return []User{{ID: "o/b", Name: "b"}}, nil
+		},
+	}
+	first := ref{Position: 100}
+	next := ref{Position: 200, Recent: (*recentRows)(nil).add(100, 200, "b", true)}
+	var wg sync.WaitGroup
+	var older, newer *orgRows
+	wg.Go(func() {
+		var err error
+		if older, err = c.rows(ctx, "k", first, src); err != nil {
+			t.Error(err)
+		}
+	})
+	for c.inflightCount() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	wg.Go(func() {
+		var err error
+		if newer, err = c.rows(ctx, "k", next, src); err != nil {
+			t.Error(err)
+		}
+	})
+	for c.waits.Load() == 0 && loads.Load() < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	if loads.Load() != 1 || fetches.Load() != 1 || c.patches.Load() != 1 {
+		t.Errorf("%d full loads, %d fetches, %d patches; want the second reader to patch the first's load",
+			loads.Load(), fetches.Load(), c.patches.Load())
+	}
+	if older.stamp != 100 || len(older.rows) != 2 {
+		t.Errorf("the first reader got %d rows at %d, want 2 at 100", len(older.rows), older.stamp)
+	}
+	if want := []User{{ID: "o/a", Name: "a"}, {ID: "o/b", Name: "b"}, {ID: "o/c", Name: "c"}}; newer.stamp != 200 || !reflect.DeepEqual(vals(newer.rows), want) {
+		t.Errorf("the second reader got %v at %d, want %v at 200", vals(newer.rows), newer.stamp, want)
+	}
+}
+
+// A reader that waits for another's refresh gives up when its own
+// context ends, and the refresh goes on for the others.
+func TestRowCacheWaiterLeavesOnItsContext(t *testing.T) {
+	ctx := testContext(t)
+	c := newRowCache(1000)
+	release := make(chan struct{})
+	var loads atomic.Int64
+	src := rowSource{org: "o", all: func(ctx context.Context) ([]User, error) {
+		if loads.Add(1) > 1 {
+			return nil, errors.New("a second load beside the first")
+		}
+		<-release
+		return []User{{ID: "o/a"}}, nil
+	}}
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.rows(ctx, "k", ref{Position: 100}, src)
+		done <- err
+	}()
+	for c.inflightCount() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := c.rows(wctx, "k", ref{Position: 200}, src); !errors.Is(err, context.Canceled) {
+		t.Errorf("a cancelled waiter got %v, want context.Canceled", err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Errorf("the refresh it waited for: %v", err)
+	}
+	if got, err := c.rows(ctx, "k", ref{Position: 100}, src); err != nil || got.stamp != 100 {
+		t.Errorf("after the refresh: %v, %v; want the copy at 100 from the cache", got, err)
+	}
+}
+
 func (c *rowCache) inflightCount() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
