@@ -103,6 +103,7 @@ func benchFlags(fs *pflag.FlagSet, o *bench.Options) {
 	fs.IntVar(&o.PID, "pid", o.PID, "with --url: its process id, to sample RSS and CPU from /proc")
 	fs.StringVar(&o.WorkDir, "work-dir", o.WorkDir, "parent of the temporary data directory and the fsync file (default: the system temp dir)")
 	fs.BoolVar(&o.KeepData, "keep-data", o.KeepData, "keep the child's data directory after the run")
+	fs.StringVar(&o.ChildLog, "child-log", o.ChildLog, "write the child portal's whole log (JSON lines) to this file")
 	fs.StringVar(&o.Out, "out", o.Out, "JSON file for all figures")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", o.CPUProfile, "write a pprof CPU profile of the portal taken during the stage --cpuprofile-stage names")
 	fs.StringVar(&o.CPUProfileStage, "cpuprofile-stage", bench.StageInvite1, "stage of the CPU profile: invite1 (at --concurrency), lag or memory")

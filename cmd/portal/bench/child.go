@@ -35,6 +35,8 @@ type child struct {
 
 	mu   sync.Mutex
 	tail []string // last lines of the log, for error messages
+	// logTo, when not nil, receives every line of the log (--child-log).
+	logTo io.Writer
 
 	done    chan struct{}
 	waitErr error
@@ -53,7 +55,7 @@ type childLine struct {
 // startChild runs `binary serve` with env added to the harness's own
 // environment minus every PORTAL_* variable (a developer's settings must
 // not leak into the measured portal), and waits for the HTTP listener.
-func startChild(ctx context.Context, binary string, env map[string]string) (*child, error) {
+func startChild(ctx context.Context, binary string, env map[string]string, logTo io.Writer) (*child, error) {
 	cmd := exec.Command(binary, "serve")
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "PORTAL_") {
@@ -71,7 +73,7 @@ func startChild(ctx context.Context, binary string, env map[string]string) (*chi
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start portal %s: %w", binary, err)
 	}
-	c := &child{cmd: cmd, pid: cmd.Process.Pid, done: make(chan struct{})}
+	c := &child{cmd: cmd, pid: cmd.Process.Pid, logTo: logTo, done: make(chan struct{})}
 	ready := make(chan struct{})
 	go c.readLog(stderr, ready)
 
@@ -101,6 +103,9 @@ func (c *child) readLog(r io.Reader, ready chan struct{}) {
 	announced := false
 	for sc.Scan() {
 		line := sc.Text()
+		if c.logTo != nil {
+			_, _ = io.WriteString(c.logTo, line+"\n") // a full disk must not stall the portal
+		}
 		c.mu.Lock()
 		c.tail = append(c.tail, line)
 		if len(c.tail) > childLogTail {

@@ -73,6 +73,9 @@ type Options struct {
 	// the fsync file; the system temp directory when empty.
 	WorkDir  string
 	KeepData bool
+	// ChildLog, when set, is a file that receives the child's whole log
+	// (JSON lines); only its last lines are kept otherwise, for errors.
+	ChildLog string
 	// Out is the JSON results file.
 	Out string
 	// CPUProfile, when set, receives a pprof CPU profile of the portal

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,16 +90,35 @@ func (r *runner) startChild(ctx context.Context, undo *[]func()) error {
 	if r.o.CPUProfile != "" {
 		env["PORTAL_PPROF_ADDR"] = "127.0.0.1:0"
 	}
+	var logTo *os.File
+	if r.o.ChildLog != "" {
+		if logTo, err = os.Create(r.o.ChildLog); err != nil {
+			return fmt.Errorf("child log: %w", err)
+		}
+	}
 	binary := r.o.Binary
 	r.logf("starting %s serve (data in %s)", binary, dir)
-	c, err := startChild(ctx, binary, env)
+	var w io.Writer
+	if logTo != nil {
+		w = logTo
+	}
+	c, err := startChild(ctx, binary, env, w)
 	if err != nil {
+		if logTo != nil {
+			_ = logTo.Close()
+		}
 		return err
 	}
 	*undo = append(*undo, func() {
 		r.logf("stopping the portal")
 		if err := c.stop(); err != nil {
 			r.logf("portal stop: %v", err)
+		}
+		if logTo != nil {
+			if err := logTo.Close(); err != nil {
+				r.logf("child log: %v", err)
+			}
+			r.logf("the portal's log is in %s", r.o.ChildLog)
 		}
 	})
 	r.child, r.pid = c, c.pid

@@ -76,6 +76,7 @@ func TestSmokeProfile(t *testing.T) {
 	o.WorkDir = dir
 	o.Out = filepath.Join(dir, "results.json")
 	o.CPUProfile = filepath.Join(dir, "cpu.pprof")
+	o.ChildLog = filepath.Join(dir, "portal.log")
 	o.Log = logWriter{t}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -165,5 +166,14 @@ func TestSmokeProfile(t *testing.T) {
 	// nowhere.
 	if strings.Contains(out, "bench-secret-") || strings.Contains(string(raw), "bench-secret-") {
 		t.Error("the bootstrap password reached the output")
+	}
+	log, err := os.ReadFile(o.ChildLog)
+	switch {
+	case err != nil:
+		t.Errorf("child log: %v", err)
+	case !strings.Contains(string(log), `"http server listening"`) || !strings.Contains(string(log), `"shutting down"`):
+		t.Errorf("the child log lacks the portal's start or stop lines:\n%.2000s", log)
+	case strings.Contains(string(log), "bench-secret-"):
+		t.Error("the bootstrap password reached the child log")
 	}
 }
