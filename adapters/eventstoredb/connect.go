@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Connect builds one client for the connection string (for example
@@ -173,16 +175,19 @@ func (c *Conn) Close() error {
 	}
 }
 
-// clientLogging routes the client's log lines into slog. Its info lines
-// (discovery attempts) are chatter, so they go to debug.
+// clientLogging routes the client's log lines into slog, under the
+// caller's logger (which names the component). Its info lines (discovery
+// attempts) are chatter, so they go to debug, and so does an error about
+// a call this process cancelled: the client reports every subscription
+// we close (a projection stopping, a rebuild's catch-up done) as
+// "subscription has dropped" at error level.
 func clientLogging(logger *slog.Logger) esdb.LoggingFunc {
-	logger = logger.With("component", "esdb-client")
 	return func(level esdb.LogLevel, format string, args ...any) {
 		l := slog.LevelDebug
-		switch level {
-		case esdb.LogWarn:
+		switch {
+		case level == esdb.LogWarn:
 			l = slog.LevelWarn
-		case esdb.LogError:
+		case level == esdb.LogError && !cancelledHere(args):
 			l = slog.LevelError
 		}
 		if !logger.Enabled(context.Background(), l) {
@@ -190,6 +195,18 @@ func clientLogging(logger *slog.Logger) esdb.LoggingFunc {
 		}
 		logger.Log(context.Background(), l, fmt.Sprintf(format, args...))
 	}
+}
+
+// cancelledHere tells whether a client log line is about a call cancelled
+// by its context: one of its arguments is that error, or the gRPC status
+// the client turns it into.
+func cancelledHere(args []any) bool {
+	for _, a := range args {
+		if err, ok := a.(error); ok && (errors.Is(err, context.Canceled) || status.Code(err) == codes.Canceled) {
+			return true
+		}
+	}
+	return false
 }
 
 // redactURL hides a password before a connection string goes into an error
