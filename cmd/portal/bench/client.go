@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
 )
 
 // API paths and headers the harness uses (adapters/httpapi).
@@ -181,4 +183,24 @@ func (c *apiClient) invite(ctx context.Context, body []byte) (token string, invi
 func inviteBody(emails []string) []byte {
 	b, _ := json.Marshal(map[string]any{"emails": emails, "role": "member"}) // strings only: cannot fail
 	return b
+}
+
+// gauge reads the value of a gauge without labels from the portal's
+// /metrics; found is false when the portal does not export it (another
+// strategy than the Users page cache, or an older portal).
+func (c *apiClient) gauge(ctx context.Context, name string) (value float64, found bool, err error) {
+	resp, err := c.call(ctx, http.MethodGet, "/metrics", "/metrics", nil, nil)
+	if err != nil {
+		return 0, false, err
+	}
+	var p expfmt.TextParser
+	families, err := p.TextToMetricFamilies(bytes.NewReader(resp.body))
+	if err != nil {
+		return 0, false, fmt.Errorf("/metrics: %w", err)
+	}
+	f := families[name]
+	if f == nil || len(f.GetMetric()) != 1 || f.GetMetric()[0].GetGauge() == nil {
+		return 0, false, nil
+	}
+	return f.GetMetric()[0].GetGauge().GetValue(), true, nil
 }

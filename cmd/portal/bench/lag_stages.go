@@ -265,6 +265,7 @@ func (r *runner) stageMemory(ctx context.Context) {
 	spec := loadSpec{Concurrency: lagInFlight(rate, r.o.Concurrency), Rate: rate, Duration: r.o.MemoryDuration}
 	r.logf("%s: InviteUsers (1 address), %s; RSS sampled throughout", s.Name, describeLoad(spec))
 	from, _ := r.sampler.take()
+	cacheFrom, cached := r.cacheRows(ctx)
 	var profile func()
 	if r.o.profiles(StageMemory) {
 		profile = r.startProfile(ctx, &s, spec.Duration)
@@ -297,7 +298,27 @@ func (r *runner) stageMemory(ctx context.Context) {
 	growth := mib(end.RSSKiB - mid.RSSKiB)
 	s.figure("secondHalfGrowthMiB", growth)
 	s.figure("allowedGrowthMiB", max(flatGrowthMiB, flatGrowthFraction*mib(mid.RSSKiB)))
+	if cacheTo, ok := r.cacheRows(ctx); ok && cached {
+		// The organization grows by every invitation, and the Users page
+		// cache with it: growth the reader should not take for a leak.
+		s.figure("usersCacheRowsStart", cacheFrom)
+		s.figure("usersCacheRowsEnd", cacheTo)
+		if cacheTo > cacheFrom {
+			s.note("the Users page cache grew by %.0f rows meanwhile (the organization's new invitations): %.0f bytes of RSS per row over the stage",
+				cacheTo-cacheFrom, float64(end.RSSKiB-start.RSSKiB)*1024/(cacheTo-cacheFrom))
+		}
+	}
 	r.add(s)
+}
+
+// cacheRows reads portal_users_cache_rows, the rows the portal's Users
+// page cache holds; ok is false when it cannot be read.
+func (r *runner) cacheRows(ctx context.Context) (rows float64, ok bool) {
+	v, found, err := r.api.gauge(ctx, "portal_users_cache_rows")
+	if err != nil {
+		r.logf("reading the Users cache size: %v", err)
+	}
+	return v, found && err == nil
 }
 
 func mib(kib int64) float64 { return float64(kib) / 1024 }

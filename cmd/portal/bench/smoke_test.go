@@ -137,6 +137,10 @@ func TestSmokeProfile(t *testing.T) {
 	}
 	if s := stages["memory"]; s.Figures["rssEndMiB"] <= 0 {
 		t.Errorf("memory stage has no RSS figures: %v", s.Figures)
+	} else if s.Figures["usersCacheRowsEnd"] <= 0 {
+		// The stages before read the Users page on the embedded
+		// FerretDB, so its cache holds the organization (from /metrics).
+		t.Errorf("memory stage has no Users page cache size: %v", s.Figures)
 	}
 
 	p := res.Process
