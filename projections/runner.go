@@ -501,19 +501,17 @@ func (w *worker) follow(ctx context.Context, version int) (stalled bool, err err
 		// bound on one checkpoint save (a few seconds): a large flush on a
 		// busy database may take longer, and abandoning it half way would
 		// only deliver the same events again for a flush as large, while
-		// the database still works on the abandoned one. Once that context
-		// has ended, the last flush (the subscription's last checkpoint)
-		// runs only if the runner is stopping: the lease is still held
+		// the database still works on the abandoned one. When that context
+		// ends because the runner is stopping, a flush goes on (one under
+		// way, and the subscription's last one): the lease is still held
 		// (released after the term returns), so the writes of the events
-		// handled are stored, within TTL/3 as RunWithLease requires. After
-		// a lost lease it fails: another replica may be writing already.
+		// handled are stored, within TTL/3 as RunWithLease requires. A flush
+		// under way at a shutdown used to fail, and the last checkpoint fell
+		// back to the one before it. After a lost lease it fails: another
+		// replica may be writing already.
 		beforeCheckpoint = func(context.Context, string) error {
-			flushCtx := ctx
-			if ctx.Err() != nil && w.r.stopping() {
-				var cancel context.CancelFunc
-				flushCtx, cancel = context.WithTimeout(context.WithoutCancel(ctx), cfg.LeaseTTL/3)
-				defer cancel()
-			}
+			flushCtx, cancel := w.flushContext(ctx, cfg.LeaseTTL/3)
+			defer cancel()
 			if err := f.Flush(flushCtx); err != nil {
 				lost(err)
 				return err
@@ -645,6 +643,28 @@ func (w *worker) handler(a Applier, lost func(error)) message.NoPublishHandlerFu
 			}
 		})
 		return nil
+	}
+}
+
+// flushContext returns a context for a flush under ctx, a term's: it
+// ends with ctx when the lease was lost, and up to grace after ctx when the
+// runner is stopping (see beforeCheckpoint in follow).
+func (w *worker) flushContext(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		if !w.r.stopping() {
+			cancel()
+			return
+		}
+		select {
+		case <-time.After(grace):
+			cancel()
+		case <-fctx.Done():
+		}
+	})
+	return fctx, func() {
+		stop()
+		cancel()
 	}
 }
 
