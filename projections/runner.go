@@ -505,10 +505,10 @@ func (w *worker) follow(ctx context.Context, version int) (stalled bool, err err
 		// ends because the runner is stopping, a flush goes on (one under
 		// way, and the subscription's last one): the lease is still held
 		// (released after the term returns), so the writes of the events
-		// handled are stored, within TTL/3 as RunWithLease requires. A flush
-		// under way at a shutdown used to fail, and the last checkpoint fell
-		// back to the one before it. After a lost lease it fails: another
-		// replica may be writing already.
+		// handled are stored, within TTL/3 as RunWithLease requires (a flush
+		// cut short would leave the last checkpoint at the one before it).
+		// After a lost lease it fails: another replica may be writing
+		// already.
 		beforeCheckpoint = func(context.Context, string) error {
 			flushCtx, cancel := w.flushContext(ctx, cfg.LeaseTTL/3)
 			defer cancel()
@@ -647,8 +647,8 @@ func (w *worker) handler(a Applier, lost func(error)) message.NoPublishHandlerFu
 }
 
 // flushContext returns a context for a flush under ctx, a term's: it
-// ends with ctx when the lease was lost, and up to grace after ctx when the
-// runner is stopping (see beforeCheckpoint in follow).
+// ends with ctx, unless ctx ended because the runner is stopping; then it
+// ends up to grace later (see beforeCheckpoint in follow).
 func (w *worker) flushContext(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
 	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	stop := context.AfterFunc(ctx, func() {
