@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unique"
 
 	"github.com/orgportal/onboarding/domain"
 )
@@ -204,6 +205,7 @@ func (c *rowCache) refresh(ctx context.Context, cached *orgRows, stamp ref, src 
 			if err != nil {
 				return nil, err
 			}
+			shareRepeated(changed)
 			c.patches.Add(1)
 			return &orgRows{
 				stamp:  stamp.Position,
@@ -216,6 +218,7 @@ func (c *rowCache) refresh(ctx context.Context, cached *orgRows, stamp ref, src 
 	if err != nil {
 		return nil, err
 	}
+	shareRepeated(loaded)
 	c.fullLoads.Add(1)
 	rows := make([]*User, len(loaded))
 	for i := range loaded {
@@ -238,11 +241,42 @@ func (c *rowCache) push(key string, prev, next int64, ids []string, changed []Us
 		c.notLive(key)
 		return
 	}
+	shareRepeated(changed)
 	o := &orgRows{stamp: next, rows: patchRows(cached.rows, ids, changed), search: cached.search.patch(cached.rows, ids, changed), live: true}
 	c.mu.Lock()
 	c.store(key, o) // keeps a newer copy stored meanwhile
 	c.mu.Unlock()
 	c.pushes.Add(1)
+}
+
+// shareRepeated makes the rows' values that most rows of an organization
+// repeat (its id, the status, role and way in, the inviter) share one
+// copy each, the canonical one of package unique, instead of each row
+// holding the copy its decoding made: a decoded row is about 700 bytes of
+// live heap in a dozen objects, and these are a quarter of the bytes and
+// half of the objects, which the collector marks on every cycle while
+// the rows stay cached. An inviter repeated within rows shares one Ref
+// as well; a Ref is replaced, never changed, since a pushed row's Ref is
+// the projection's too.
+func shareRepeated(rows []User) {
+	inviters := map[Ref]*Ref{}
+	for i := range rows {
+		u := &rows[i]
+		u.OrgID = unique.Make(u.OrgID).Value()
+		u.Status = unique.Make(u.Status).Value()
+		u.Role = unique.Make(u.Role).Value()
+		u.JoinedVia = unique.Make(u.JoinedVia).Value()
+		if u.InvitedBy == nil {
+			continue
+		}
+		if shared, ok := inviters[*u.InvitedBy]; ok {
+			u.InvitedBy = shared
+			continue
+		}
+		ref := &Ref{UserID: unique.Make(u.InvitedBy.UserID).Value(), Email: unique.Make(u.InvitedBy.Email).Value()}
+		inviters[*ref] = ref
+		u.InvitedBy = ref
+	}
 }
 
 // CacheStats is what the Users page cache of a reader has done since it

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"go.mongodb.org/mongo-driver/mongo"
 
@@ -853,5 +854,47 @@ func TestRowCacheReadsTheChangeListOnlyWhenBehind(t *testing.T) {
 	listErr = errors.New("list unreadable")
 	if _, err := c.rows(ctx, "k", ref{Position: 400}, src); !errors.Is(err, listErr) {
 		t.Errorf("with the list unreadable: %v", err)
+	}
+}
+
+// Rows decoded one by one each hold their own copy of the organization's
+// id, status, role and inviter; shareRepeated leaves their values as they
+// were and makes equal ones share one copy.
+func TestShareRepeated(t *testing.T) {
+	decoded := func(i int) User { // strings built at run time, as a decoder's are
+		return User{ID: fmt.Sprintf("o-%d/p%d@example.org", 7, i), OrgID: domain.OrgID(fmt.Sprint("o-", 7)),
+			Status: UserStatus(fmt.Sprint("inv", "ited")), Role: domain.Role(fmt.Sprint("mem", "ber")),
+			InvitedBy: &Ref{UserID: domain.UserID(fmt.Sprint("u-", i%2)), Email: fmt.Sprint("admin", i%2, "@example.org")}}
+	}
+	rows := make([]User, 6)
+	for i := range rows {
+		rows[i] = decoded(i)
+	}
+	want := make([]User, len(rows))
+	for i := range rows {
+		want[i] = rows[i]
+		ref := *rows[i].InvitedBy
+		want[i].InvitedBy = &ref
+	}
+	firstRef := rows[0].InvitedBy
+	shareRepeated(rows)
+	if !reflect.DeepEqual(rows, want) {
+		t.Fatalf("values changed:\n%s", rowDiff(rows, want))
+	}
+	if rows[0].InvitedBy == firstRef || firstRef.UserID != "u-0" {
+		t.Error("the inviter's Ref was kept or changed in place; it must be replaced by a shared one (a pushed row's Ref is the projection's too)")
+	}
+	data := func(s string) *byte { return unsafe.StringData(s) }
+	for i := range rows {
+		if data(string(rows[i].OrgID)) != data(string(rows[0].OrgID)) || data(string(rows[i].Status)) != data(string(rows[0].Status)) ||
+			data(string(rows[i].Role)) != data(string(rows[0].Role)) {
+			t.Errorf("row %d does not share the organization's id, status or role with row 0", i)
+		}
+		if rows[i].InvitedBy != rows[i%2].InvitedBy {
+			t.Errorf("row %d does not share its inviter's Ref with row %d", i, i%2)
+		}
+	}
+	if rows[0].InvitedBy == rows[1].InvitedBy {
+		t.Error("two inviters share one Ref")
 	}
 }
