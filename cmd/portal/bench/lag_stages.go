@@ -298,9 +298,9 @@ func (r *runner) stageMemory(ctx context.Context) {
 	growth := mib(end.RSSKiB - mid.RSSKiB)
 	s.figure("secondHalfGrowthMiB", growth)
 	s.figure("allowedGrowthMiB", max(flatGrowthMiB, flatGrowthFraction*mib(mid.RSSKiB)))
-	if cacheTo, ok := r.cacheRows(ctx); ok && cached {
-		// The organization grows by every invitation, and the Users page
-		// cache with it: growth the reader should not take for a leak.
+	// The organization grows by every invitation, and the Users page
+	// cache with it: growth the reader should not take for a leak.
+	if cacheTo, ok := r.cacheRows(ctx); cached && ok {
 		s.figure("usersCacheRowsStart", cacheFrom)
 		s.figure("usersCacheRowsEnd", cacheTo)
 		if cacheTo > cacheFrom {

@@ -90,22 +90,20 @@ func (r *runner) startChild(ctx context.Context, undo *[]func()) error {
 	if r.o.CPUProfile != "" {
 		env["PORTAL_PPROF_ADDR"] = "127.0.0.1:0"
 	}
-	var logTo *os.File
+	var childLog io.WriteCloser // nil: only the last lines are kept
 	if r.o.ChildLog != "" {
-		if logTo, err = os.Create(r.o.ChildLog); err != nil {
-			return fmt.Errorf("child log: %w", err)
+		f, err := os.Create(r.o.ChildLog)
+		if err != nil {
+			return fmt.Errorf("--child-log: %w (give a file path in a writable directory)", err)
 		}
+		childLog = f
 	}
 	binary := r.o.Binary
 	r.logf("starting %s serve (data in %s)", binary, dir)
-	var w io.Writer
-	if logTo != nil {
-		w = logTo
-	}
-	c, err := startChild(ctx, binary, env, w)
+	c, err := startChild(ctx, binary, env, childLog)
 	if err != nil {
-		if logTo != nil {
-			_ = logTo.Close()
+		if childLog != nil {
+			_ = childLog.Close()
 		}
 		return err
 	}
@@ -114,8 +112,8 @@ func (r *runner) startChild(ctx context.Context, undo *[]func()) error {
 		if err := c.stop(); err != nil {
 			r.logf("portal stop: %v", err)
 		}
-		if logTo != nil {
-			if err := logTo.Close(); err != nil {
+		if childLog != nil {
+			if err := childLog.Close(); err != nil {
 				r.logf("child log: %v", err)
 			}
 			r.logf("the portal's log is in %s", r.o.ChildLog)
