@@ -32,8 +32,16 @@ import (
 // harmless. Only collections a projection reads and writes by _id at
 // volume need it.
 func (e *Embedded) IndexIDs(ctx context.Context, coll *mongo.Collection) error {
+	return IndexIDsIn(ctx, e.dir, coll)
+}
+
+// IndexIDsIn is IndexIDs for the embedded server whose data directory is
+// dir, run by another process on this machine (portal bench indexes its
+// scratch collection in the files of the portal it started, so that its
+// raw _id baseline runs as the projections' own lookups do).
+func IndexIDsIn(ctx context.Context, dir string, coll *mongo.Collection) error {
 	dbName, name := coll.Database().Name(), coll.Name()
-	file := filepath.Join(e.dir, dbName+".sqlite")
+	file := filepath.Join(dir, dbName+".sqlite")
 	if _, err := os.Stat(file); err != nil {
 		return fmt.Errorf("mongodb: index _id of %s.%s: %w", dbName, name, err)
 	}

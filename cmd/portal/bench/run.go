@@ -31,9 +31,12 @@ type runner struct {
 	mongoURI   string
 	pprofURL   string
 	dataDir    string // where the fsync baseline writes
-	tag        string // makes this run's addresses unique
-	adminToken string
-	password   string // of the self-service registrations; never printed
+	// readModelsDir holds the SQLite files of the child's embedded
+	// FerretDB; "" when the portal runs elsewhere.
+	readModelsDir string
+	tag           string // makes this run's addresses unique
+	adminToken    string
+	password      string // of the self-service registrations; never printed
 
 	mongo     *mongo.Client
 	mongoDB   *mongo.Database

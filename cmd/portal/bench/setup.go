@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/orgportal/onboarding/adapters/mongodb"
+	"github.com/orgportal/onboarding/cmd/portal/config"
 )
 
 // The child's bootstrap organization and the read models' database.
@@ -120,6 +121,7 @@ func (r *runner) startChild(ctx context.Context, undo *[]func()) error {
 		}
 	})
 	r.child, r.pid = c, c.pid
+	r.readModelsDir = config.Config{DataDir: env["PORTAL_DATA_DIR"]}.ReadModelsDir()
 	r.eventStore, r.mongoURI = c.eventStore, c.mongoURI
 	if c.pprofAddr != "" {
 		r.pprofURL = "http://" + c.pprofAddr

@@ -135,12 +135,19 @@ func TestSmokeProfile(t *testing.T) {
 			t.Errorf("stage %s: no portal CPU time measured", name)
 		}
 	}
+	// The raw _id update runs on an index like the projections' own
+	// (without it, each update scans the scratch collection).
+	if s := stages["mongo-update-id"]; !slices.ContainsFunc(s.Notes, func(n string) bool { return strings.Contains(n, "_id indexed as the portal indexes") }) {
+		t.Errorf("mongo-update-id ran without the portal's _id index: notes %q", s.Notes)
+	}
 	if s := stages["memory"]; s.Figures["rssEndMiB"] <= 0 {
 		t.Errorf("memory stage has no RSS figures: %v", s.Figures)
 	} else if s.Figures["usersCacheRowsEnd"] <= 0 {
 		// The stages before read the Users page on the embedded
 		// FerretDB, so its cache holds the organization (from /metrics).
 		t.Errorf("memory stage has no Users page cache size: %v", s.Figures)
+	} else if s.Figures["heapLiveEndMiB"] <= 0 || s.Figures["usersCacheEndMiB"] <= 0 {
+		t.Errorf("memory stage has no live heap or Users cache bytes from /metrics: %v", s.Figures)
 	}
 
 	p := res.Process
