@@ -107,7 +107,7 @@ func TestE2EReadModels(t *testing.T) {
 			t.Errorf("/metrics: %s not reported as not stalled", name)
 		}
 	}
-	for _, series := range []string{"portal_users_cache_rows ", `portal_users_cache_refreshes_total{kind="pushed"} `,
+	for _, series := range []string{"portal_users_cache_rows ", "portal_users_cache_bytes ", "go_gc_heap_live_bytes ", `portal_users_cache_refreshes_total{kind="pushed"} `,
 		`portal_users_cache_refreshes_total{kind="patched"} `, `portal_users_cache_refreshes_total{kind="reloaded"} `,
 		"portal_users_cache_stamp_reads_total "} {
 		if !strings.Contains(metrics, "\n"+series) {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"regexp"
+
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -12,13 +14,16 @@ import (
 
 // mountMetrics serves Prometheus metrics at /metrics: the projections as
 // this replica sees them, its Users page cache, plus the Go runtime and
-// process. Figures of a
+// process (with go_gc_heap_live_bytes, the heap the last collection
+// found live: RSS also holds the collector's headroom, up to GOGC % more,
+// so the live heap is what tells a leak from a busy moment). Figures of a
 // projection come from the replica that runs it; standby replicas report
 // it as not active (sum or max over replicas in queries).
 func mountMetrics(r *gin.Engine, runner *projections.Runner, reader *readmodels.MongoReader) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
-		collectors.NewGoCollector(),
+		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
+			collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/live:bytes$`)})),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		projectionCollector{runner: runner},
 		usersCacheCollector{reader: reader},
@@ -97,6 +102,8 @@ func boolValue(b bool) float64 {
 var (
 	metricCacheRows = prometheus.NewDesc("portal_users_cache_rows",
 		"Rows the Users page cache of this replica holds, across organizations.", nil, nil)
+	metricCacheBytes = prometheus.NewDesc("portal_users_cache_bytes",
+		"Estimated bytes of Go heap the rows of the Users page cache of this replica hold (documents, their strings and times, and the cache's pointers to them).", nil, nil)
 	metricCacheRefreshes = prometheus.NewDesc("portal_users_cache_refreshes_total",
 		"Refreshes of a cached organization: pushed by the live projection of this replica (no read), patched (the changed rows read), reloaded (all rows read).",
 		[]string{"kind"}, nil)
@@ -111,7 +118,7 @@ var (
 type usersCacheCollector struct{ reader *readmodels.MongoReader }
 
 func (c usersCacheCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{metricCacheRows, metricCacheRefreshes, metricCacheStampReads} {
+	for _, d := range []*prometheus.Desc{metricCacheRows, metricCacheBytes, metricCacheRefreshes, metricCacheStampReads} {
 		ch <- d
 	}
 }
@@ -122,6 +129,7 @@ func (c usersCacheCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	st := c.reader.CacheStats()
 	ch <- prometheus.MustNewConstMetric(metricCacheRows, prometheus.GaugeValue, float64(st.Rows))
+	ch <- prometheus.MustNewConstMetric(metricCacheBytes, prometheus.GaugeValue, float64(st.Bytes))
 	for kind, n := range map[string]int64{"pushed": st.Pushed, "patched": st.Patched, "reloaded": st.Reloaded} {
 		ch <- prometheus.MustNewConstMetric(metricCacheRefreshes, prometheus.CounterValue, float64(n), kind)
 	}

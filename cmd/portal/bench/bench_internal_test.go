@@ -193,6 +193,57 @@ func TestEvaluateGoals(t *testing.T) {
 	check("Rebuild rate", nil)
 }
 
+// The memory goal allows growth in the caches: judged by the live heap
+// less the Users cache when the portal exports both, by RSS otherwise.
+func TestMemoryGoal(t *testing.T) {
+	judge := func(figures map[string]float64) Goal {
+		res := &Results{Settings: Settings{MemoryDurationS: 600},
+			Stages: []Stage{{Name: StageMemory, Status: StatusOK, Latency: &Latency{Count: 10}, Figures: figures}}}
+		return memoryGoal(view{res})
+	}
+	// RSS grew 200 MiB, the live heap 70, of which the cache 60.
+	beyond := map[string]float64{"secondHalfGrowthMiB": 200, "allowedGrowthMiB": 50, "beyondCachesGrowthMiB": 10, "allowedBeyondCachesMiB": 32}
+	if g := judge(beyond); g.Met == nil || !*g.Met || g.Value != 10 || !strings.Contains(g.Note, "RSS grew 200 MiB") {
+		t.Errorf("within the caches: %+v", g)
+	}
+	beyond["beyondCachesGrowthMiB"] = 40
+	if g := judge(beyond); g.Met == nil || *g.Met {
+		t.Errorf("40 MiB beyond the caches: %+v", g)
+	}
+	if g := judge(map[string]float64{"secondHalfGrowthMiB": 200, "allowedGrowthMiB": 50}); g.Met == nil || *g.Met || !strings.Contains(g.Note, "judged by RSS") {
+		t.Errorf("no live heap, RSS grew: %+v", g)
+	}
+	if g := judge(nil); g.Met != nil {
+		t.Errorf("not measured: %+v", g)
+	}
+}
+
+func TestMemoryBeyondCaches(t *testing.T) {
+	t0 := time.Now()
+	sample := func(s int, live, rows, bytes float64) memSample {
+		return memSample{at: t0.Add(time.Duration(s) * time.Second), values: map[string]float64{
+			metricHeapLive: live * (1 << 20), metricCacheRows: rows, metricCacheBytes: bytes * (1 << 20)}}
+	}
+	samples := []memSample{sample(0, 100, 1000, 10), sample(50, 150, 2000, 40), sample(100, 160, 3000, 60), sample(150, 200, 4000, 80)}
+	var s Stage
+	memoryBeyondCaches(&s, samples, t0.Add(90*time.Second), 4096)
+	// Middle: the sample at 100 s; growth 200 − 160 = 40 MiB, the cache's 20.
+	for k, want := range map[string]float64{"heapLiveMidMiB": 160, "heapLiveEndMiB": 200, "usersCacheMidMiB": 60, "usersCacheEndMiB": 80,
+		"beyondCachesGrowthMiB": 20, "allowedBeyondCachesMiB": 32, "usersCacheRowsStart": 1000, "usersCacheRowsEnd": 4000} {
+		if got := s.Figures[k]; got != want {
+			t.Errorf("%s = %v, want %v", k, got, want)
+		}
+	}
+	if len(s.Notes) != 1 || !strings.Contains(s.Notes[0], "3000 rows") || !strings.Contains(s.Notes[0], "1398 bytes of RSS per row") {
+		t.Errorf("notes: %q", s.Notes)
+	}
+	var bare Stage // an older portal: neither series
+	memoryBeyondCaches(&bare, []memSample{{at: t0, values: map[string]float64{}}, {at: t0.Add(time.Minute), values: map[string]float64{}}}, t0, 0)
+	if _, ok := bare.Figures["beyondCachesGrowthMiB"]; ok || len(bare.Notes) != 1 || !strings.Contains(bare.Notes[0], "judged by RSS") {
+		t.Errorf("without the series: %v %q", bare.Figures, bare.Notes)
+	}
+}
+
 func deref(b *bool) any {
 	if b == nil {
 		return "n/a"

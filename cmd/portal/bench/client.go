@@ -185,22 +185,24 @@ func inviteBody(emails []string) []byte {
 	return b
 }
 
-// gauge reads the value of a gauge without labels from the portal's
-// /metrics; found is false when the portal does not export it (another
-// strategy than the Users page cache, or an older portal).
-func (c *apiClient) gauge(ctx context.Context, name string) (value float64, found bool, err error) {
+// gauges reads the values of gauges without labels from one scrape of
+// the portal's /metrics; a name the portal does not export (another
+// strategy than the Users page cache, or an older portal) is left out.
+func (c *apiClient) gauges(ctx context.Context, names ...string) (map[string]float64, error) {
 	resp, err := c.call(ctx, http.MethodGet, "/metrics", "/metrics", nil, nil)
 	if err != nil {
-		return 0, false, err
+		return nil, err
 	}
 	var p expfmt.TextParser
 	families, err := p.TextToMetricFamilies(bytes.NewReader(resp.body))
 	if err != nil {
-		return 0, false, fmt.Errorf("/metrics: %w", err)
+		return nil, fmt.Errorf("/metrics: %w", err)
 	}
-	f := families[name]
-	if f == nil || len(f.GetMetric()) != 1 || f.GetMetric()[0].GetGauge() == nil {
-		return 0, false, nil
+	values := make(map[string]float64, len(names))
+	for _, name := range names {
+		if f := families[name]; f != nil && len(f.GetMetric()) == 1 && f.GetMetric()[0].GetGauge() != nil {
+			values[name] = f.GetMetric()[0].GetGauge().GetValue()
+		}
 	}
-	return f.GetMetric()[0].GetGauge().GetValue(), true, nil
+	return values, nil
 }
