@@ -63,11 +63,11 @@ func TestKnownIDsFallBackToReading(t *testing.T) {
 	k := newKnownIDs(orgOfRow, func(_ context.Context, org string) ([]string, error) {
 		listed++
 		if org == "big" {
-			return make([]string, 30), nil
+			return make([]string, 60), nil
 		}
 		return []string{org + "/a"}, nil
 	})
-	k.max = 100 // a partition of more than 25 is too large
+	k.max = 100 // a partition of more than 50 is too large
 	ctx := context.Background()
 	if k.absent(ctx, "big/x") || k.absent(ctx, "big/y") || listed != 1 {
 		t.Errorf("a partition too large to list answered absent, or was listed %d times", listed)
@@ -92,5 +92,35 @@ func TestKnownIDsFallBackToReading(t *testing.T) {
 		if k.size > k.max {
 			t.Fatalf("after %d written rows %d ids listed, bound %d", i+1, k.size, k.max)
 		}
+	}
+}
+
+// An organization of 200,000 rows is listed under the default bound (it
+// fell back to a read per new invitee past 62,500 before the lists held
+// hashes), and the list tells its rows from absent ones.
+func TestKnownIDsListALargeOrganization(t *testing.T) {
+	const n = 200_000
+	k := newKnownIDs(orgOfRow, func(_ context.Context, org string) ([]string, error) {
+		ids := make([]string, n)
+		for i := range ids {
+			ids[i] = fmt.Sprintf("%s/person%d@example.org", org, i)
+		}
+		return ids, nil
+	})
+	ctx := context.Background()
+	for i := 0; i < n; i += 997 {
+		if k.absent(ctx, fmt.Sprintf("big/person%d@example.org", i)) {
+			t.Fatalf("row %d of %d answered absent", i, n)
+		}
+		if !k.absent(ctx, fmt.Sprintf("big/newcomer%d@example.org", i)) {
+			t.Fatalf("newcomer %d answered stored", i)
+		}
+	}
+	if k.tooLarge["big"] || k.size != n {
+		t.Errorf("too large %v, %d ids listed", k.tooLarge["big"], k.size)
+	}
+	k.stored("big/person7@example.org", false)
+	if !k.absent(ctx, "big/person7@example.org") || k.size != n-1 {
+		t.Errorf("a deleted row is not known absent (%d listed)", k.size)
 	}
 }
