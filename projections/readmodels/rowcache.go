@@ -43,11 +43,12 @@ type rowCache struct {
 	// max bounds the rows kept across organizations, but for one
 	// organization larger than it, which is kept alone (see store);
 	// counted as rows whatever they weigh: a cached row is its document
-	// (hundreds of bytes; about 4 KB of RSS at GOGC=200, BENCHMARKS.md)
 	// and three pointers to it, one in rows and one in each order of the
 	// search index (searchIndex): 24 bytes, 16 of them the index's, 2.4
 	// MB at the default 100,000 rows (twice that for an organization
-	// while a patch builds its next copy).
+	// while a patch builds its next copy). With them a row is about 470
+	// bytes of heap (rowBytes), 2 to 4 KB of RSS at GOGC=200
+	// (BENCHMARKS.md).
 	max int
 	// patchMin starts at the constant of that name; tests raise it to
 	// tell the two reasons to reload apart. fullOnly turns patching off,
