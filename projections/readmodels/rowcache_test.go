@@ -313,7 +313,12 @@ func TestCachedRowsPushedByTheLiveProjection(t *testing.T) {
 	if n := r.stampReads.Load(); n != 1 {
 		t.Errorf("%d org stamp reads, want the first read's only", n)
 	}
-	want := CacheStats{Rows: len(l.folded()), Pushed: int64(steps), Reloaded: 1, StampReads: 1}
+	// The byte count followed every push: it is the rows' own sum.
+	var bytes int64
+	for _, u := range l.folded() {
+		bytes += rowBytes(&u)
+	}
+	want := CacheStats{Rows: len(l.folded()), Bytes: bytes, Pushed: int64(steps), Reloaded: 1, StampReads: 1}
 	if got := r.CacheStats(); got != want {
 		t.Errorf("CacheStats = %+v, want %+v", got, want)
 	}
