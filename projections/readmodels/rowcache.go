@@ -310,12 +310,16 @@ func rowBytes(u *User) int64 {
 	return n
 }
 
+// compareRowID orders a row against an _id, for binary searches of rows
+// sorted by _id.
+func compareRowID(u *User, id string) int { return strings.Compare(u.ID, id) }
+
 // patchedBytes is the bytes of cached patched with changed (patchRows):
 // the replaced or deleted rows of ids out, changed in.
 func patchedBytes(cached *orgRows, ids []string, changed []User) int64 {
 	n := cached.bytes
 	for _, id := range ids {
-		if i, found := slices.BinarySearchFunc(cached.rows, id, func(u *User, id string) int { return strings.Compare(u.ID, id) }); found {
+		if i, found := slices.BinarySearchFunc(cached.rows, id, compareRowID); found {
 			n -= rowBytes(cached.rows[i])
 		}
 	}
@@ -403,7 +407,7 @@ func patchRows(rows []*User, ids []string, changed []User) []*User {
 	out := make([]*User, 0, len(rows)+len(changed))
 	i, k := 0, 0
 	for _, id := range ids {
-		j, found := slices.BinarySearchFunc(rows[i:], id, func(u *User, id string) int { return strings.Compare(u.ID, id) })
+		j, found := slices.BinarySearchFunc(rows[i:], id, compareRowID)
 		out = append(out, rows[i:i+j]...)
 		i += j
 		if found {
@@ -502,7 +506,7 @@ func (x searchIndex) patch(rows []*User, ids []string, changed []User) searchInd
 	var gone []*User
 	i := 0
 	for _, id := range ids {
-		j, found := slices.BinarySearchFunc(rows[i:], id, func(u *User, id string) int { return strings.Compare(u.ID, id) })
+		j, found := slices.BinarySearchFunc(rows[i:], id, compareRowID)
 		i += j
 		if found {
 			gone = append(gone, rows[i])

@@ -107,12 +107,16 @@ func (r *runner) stageRawMongo(ctx context.Context) {
 
 	ins, ids := m.insertOne(ctx, d)
 	s := Stage{Name: stageMongoInsert, Kind: "baseline", Concurrency: 1, Latency: &ins.Latency}
-	s.note("%s", indexNote)
+	if indexNote != "" {
+		s.note("%s", indexNote)
+	}
 	r.add(withFailure(s, ins))
 
 	upd := m.updateByID(ctx, ids, d)
 	s = Stage{Name: stageMongoUpdateID, Kind: "baseline", Concurrency: 1, Latency: &upd.Latency}
-	s.note("%s", indexNote)
+	if indexNote != "" {
+		s.note("%s", indexNote)
+	}
 	if indexErr != nil {
 		s.Status, s.Reason = StatusFailed, indexErr.Error()
 		r.add(s)
@@ -149,7 +153,7 @@ func (r *runner) indexScratch(ctx context.Context, coll *mongo.Collection) (note
 		return "", fmt.Errorf("create %s: %w", coll.Name(), mongoFailure("create", err))
 	}
 	if err := mongodb.IndexIDsIn(ctx, r.readModelsDir, coll); err != nil {
-		return "", fmt.Errorf("index _id as the portal does: %w", err)
+		return "", fmt.Errorf("index _id as the portal does, in the portal's SQLite files under %s (the harness must be able to write there): %w", r.readModelsDir, err)
 	}
 	return "embedded FerretDB: _id indexed as the portal indexes its projections' collections", nil
 }
