@@ -45,14 +45,11 @@ func IndexIDsIn(ctx context.Context, dir string, coll *mongo.Collection) error {
 	if _, err := os.Stat(file); err != nil {
 		return fmt.Errorf("mongodb: index _id of %s.%s: %w", dbName, name, err)
 	}
-	// mode=rw: never create a database file FerretDB does not know.
-	dsn := (&url.URL{Scheme: "file", Path: file, RawQuery: "mode=rw&_pragma=busy_timeout(10000)"}).String()
-	db, err := sql.Open("sqlite", dsn)
+	db, err := openSQLite(file)
 	if err != nil {
 		return fmt.Errorf("mongodb: index _id of %s.%s: %w", dbName, name, err)
 	}
 	defer db.Close()
-	db.SetMaxOpenConns(1)
 
 	var table string
 	err = db.QueryRowContext(ctx, `SELECT table_name FROM _ferretdb_collections WHERE name = ?`, name).Scan(&table)
@@ -62,9 +59,89 @@ func IndexIDsIn(ctx context.Context, dir string, coll *mongo.Collection) error {
 	if err != nil {
 		return fmt.Errorf("mongodb: index _id of %s.%s: %w", dbName, name, err)
 	}
-	q := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %q ON %q (_ferretdb_sjson->'$._id')`, table+"_portal_id_lookup", table)
-	if _, err := db.ExecContext(ctx, q); err != nil {
+	if err := indexIDsOf(ctx, db, table); err != nil {
 		return fmt.Errorf("mongodb: index _id of %s.%s: %w", dbName, name, err)
 	}
 	return nil
+}
+
+// openSQLite opens one of FerretDB's database files next to FerretDB's
+// own connections, with one connection of its own.
+func openSQLite(file string) (*sql.DB, error) {
+	// mode=rw: never create a database file FerretDB does not know.
+	dsn := (&url.URL{Scheme: "file", Path: file, RawQuery: "mode=rw&_pragma=busy_timeout(10000)"}).String()
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	return db, nil
+}
+
+// indexIDsOf adds the _id lookup index to a collection's table.
+func indexIDsOf(ctx context.Context, db *sql.DB, table string) error {
+	q := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %q ON %q (_ferretdb_sjson->'$._id')`, table+idLookupSuffix, table)
+	_, err := db.ExecContext(ctx, q)
+	return err
+}
+
+// idLookupSuffix ends the name of the index IndexIDs adds to a table.
+const idLookupSuffix = "_portal_id_lookup"
+
+// IndexAllIDs is IndexIDs for every collection of every database of the
+// server that lacks the index yet, for a server whose clients cannot call
+// IndexIDs themselves because they reach it by URL (`portal mongo`, which
+// calls it every second). It reports how many collections it indexed.
+func (e *Embedded) IndexAllIDs(ctx context.Context) (int, error) {
+	files, err := filepath.Glob(filepath.Join(e.dir, "*.sqlite"))
+	if err != nil {
+		return 0, err
+	}
+	var indexed int
+	var errs []error
+	for _, file := range files {
+		n, err := indexAllIDsIn(ctx, file)
+		indexed += n
+		if err != nil {
+			errs = append(errs, fmt.Errorf("mongodb: index _id in %s: %w", filepath.Base(file), err))
+		}
+	}
+	return indexed, errors.Join(errs...)
+}
+
+// indexAllIDsIn indexes the collections of one database file that lack
+// the _id lookup index.
+func indexAllIDsIn(ctx context.Context, file string) (int, error) {
+	db, err := openSQLite(file)
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	var known int // a file FerretDB has not set up yet has no list of collections
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_ferretdb_collections'`).Scan(&known); err != nil || known == 0 {
+		return 0, err
+	}
+	rows, err := db.QueryContext(ctx, `SELECT c.table_name FROM _ferretdb_collections c
+		WHERE NOT EXISTS (SELECT 1 FROM sqlite_master m WHERE m.type = 'index' AND m.name = c.table_name || ?)`, idLookupSuffix)
+	if err != nil {
+		return 0, err
+	}
+	var tables []string
+	for rows.Next() {
+		var table string
+		if err := rows.Scan(&table); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		tables = append(tables, table)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return 0, err
+	}
+	for i, table := range tables {
+		if err := indexIDsOf(ctx, db, table); err != nil {
+			return i, err
+		}
+	}
+	return len(tables), nil
 }

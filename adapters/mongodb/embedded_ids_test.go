@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/orgportal/onboarding/adapters/mongodb"
@@ -32,37 +33,7 @@ func TestEmbeddedIndexIDs(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	file := "file:" + filepath.Join(server.e.Dir(), db.Name()+".sqlite") + "?mode=ro"
-	// plan asks SQLite, on a connection of its own (one opened before the
-	// index may plan with the schema it knew), how FerretDB's lookup by
-	// _id runs.
-	plan := func() string {
-		t.Helper()
-		sqlite, err := sql.Open("sqlite", file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer sqlite.Close()
-		var table string
-		if err := sqlite.QueryRowContext(ctx, `SELECT table_name FROM _ferretdb_collections WHERE name = 'rows'`).Scan(&table); err != nil {
-			t.Fatal(err)
-		}
-		rows, err := sqlite.QueryContext(ctx, fmt.Sprintf(`EXPLAIN QUERY PLAN SELECT _ferretdb_sjson FROM %q WHERE _ferretdb_sjson->'$._id' = ?`, table), `"org/007"`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
-		var steps []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			steps = append(steps, detail)
-		}
-		return strings.Join(steps, "; ")
-	}
+	plan := func() string { return lookupPlan(t, coll) }
 	if p := plan(); !strings.Contains(p, "SCAN") {
 		t.Fatalf("before IndexIDs the lookup should scan (FerretDB's own index does not match); plan: %s", p)
 	}
@@ -96,6 +67,75 @@ func TestEmbeddedIndexIDs(t *testing.T) {
 	}
 	if err := server.e.IndexIDs(ctx, db.Collection("nosuch")); err == nil || !strings.Contains(err.Error(), "no such collection") {
 		t.Errorf("unknown collection: %v", err)
+	}
+}
+
+// lookupPlan asks SQLite, on a connection of its own (one opened before
+// an index may plan with the schema it knew), how FerretDB's lookup by _id
+// in coll runs.
+func lookupPlan(t *testing.T, coll *mongo.Collection) string {
+	t.Helper()
+	ctx := testContext(t)
+	sqlite, err := sql.Open("sqlite", "file:"+filepath.Join(server.e.Dir(), coll.Database().Name()+".sqlite")+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sqlite.Close()
+	var table string
+	if err := sqlite.QueryRowContext(ctx, `SELECT table_name FROM _ferretdb_collections WHERE name = ?`, coll.Name()).Scan(&table); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := sqlite.QueryContext(ctx, fmt.Sprintf(`EXPLAIN QUERY PLAN SELECT _ferretdb_sjson FROM %q WHERE _ferretdb_sjson->'$._id' = ?`, table), `"org/007"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var steps []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		steps = append(steps, detail)
+	}
+	return strings.Join(steps, "; ")
+}
+
+// IndexAllIDs indexes every collection of every database that lacks the
+// index, once: what `portal mongo` runs for clients that reach it by URL.
+func TestEmbeddedIndexAllIDs(t *testing.T) {
+	if !server.embedded {
+		t.Skipf("about the embedded FerretDB; %s is set", envTestMongoURL)
+	}
+	ctx := testContext(t)
+	first, second := testDB(t), testDB(t)
+	colls := []*mongo.Collection{first.Collection("a"), first.Collection("b"), second.Collection("c")}
+	for _, c := range colls {
+		if _, err := c.InsertOne(ctx, bson.D{{Key: "_id", Value: "org/007"}}); err != nil {
+			t.Fatal(err)
+		}
+		if p := lookupPlan(t, c); !strings.Contains(p, "SCAN") {
+			t.Fatalf("%s: before IndexAllIDs the lookup should scan; plan: %s", c.Name(), p)
+		}
+	}
+	n, err := server.e.IndexAllIDs(ctx)
+	if err != nil || n < len(colls) { // other tests' collections may be indexed too
+		t.Fatalf("IndexAllIDs: %d indexed, %v; want at least %d", n, err, len(colls))
+	}
+	for _, c := range colls {
+		if p := lookupPlan(t, c); !strings.Contains(p, "USING INDEX") {
+			t.Errorf("%s: after IndexAllIDs the lookup should use the index; plan: %s", c.Name(), p)
+		}
+	}
+	if n, err := server.e.IndexAllIDs(ctx); err != nil || n != 0 {
+		t.Errorf("a second IndexAllIDs indexed %d, %v; want none", n, err)
+	}
+	var got struct {
+		ID string `bson:"_id"`
+	}
+	if err := colls[2].FindOne(ctx, bson.D{{Key: "_id", Value: "org/007"}}).Decode(&got); err != nil || got.ID != "org/007" {
+		t.Errorf("find by _id after indexing: %+v %v", got, err)
 	}
 }
 

@@ -29,13 +29,15 @@ const adminBasePath = httpapi.BasePath + "/admin"
 // Requests carry "Authorization: Bearer <PORTAL_ADMIN_TOKEN>". Without
 // that setting every route answers 404 with a problem saying how to turn
 // the API on. The token is compared in constant time and never logged.
+// On a replica of role api (runner nil) every authorized request answers
+// 409 with a problem sending the operator to a replica of role all.
 func mountAdmin(r *gin.Engine, runner *projections.Runner, token config.Secret, logger *slog.Logger) {
 	a := &admin{runner: runner, logger: logger.With("component", "admin")}
 	if token != "" {
 		sum := sha256.Sum256([]byte(token))
 		a.tokenHash = sum[:]
 	}
-	g := r.Group(adminBasePath, a.headers, a.authorize)
+	g := r.Group(adminBasePath, a.headers, a.authorize, a.projecting)
 	g.GET("/projections", a.list)
 	g.GET("/projections/:name", a.get)
 	g.POST("/projections/:name/resume", a.resume)
@@ -67,6 +69,17 @@ func (a *admin) authorize(c *gin.Context) {
 	if !ok || subtle.ConstantTimeCompare(sum[:], a.tokenHash) != 1 {
 		c.Header("WWW-Authenticate", `Bearer realm="portal admin"`)
 		problem(c, http.StatusUnauthorized, "admin_token_invalid", "send the admin token as Authorization: Bearer <"+config.EnvAdminToken+">")
+		return
+	}
+	c.Next()
+}
+
+// projecting stops requests to a replica that runs no projections.
+func (a *admin) projecting(c *gin.Context) {
+	if a.runner == nil {
+		problem(c, http.StatusConflict, "replica_role_api",
+			"this replica runs with "+config.EnvRole+"=api: it serves the API and the pages only; "+
+				"send admin requests to a replica of role all, which runs the projections")
 		return
 	}
 	c.Next()

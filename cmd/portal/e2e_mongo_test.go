@@ -45,6 +45,9 @@ func TestE2EMongoCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = client.Disconnect(ctx)
+	// The server indexes the new collection's _id lookups on its own,
+	// within about a second (portals reaching it by URL cannot).
+	p.waitLine(startTimeout, func(l string) bool { return strings.Contains(l, "indexed _id lookups of new collections") })
 	if err := p.stop(); err != nil {
 		t.Fatalf("exit after SIGTERM: %v, want code 0", err)
 	}

@@ -127,7 +127,7 @@ func (a *app) serveCmd(global bindings) *cobra.Command {
 		config.EnvTokenKeys, config.EnvInvitationTTL, config.EnvRateLimitClient,
 		config.EnvRateLimitSubject, config.EnvInvitationsPerDay, config.EnvTrustedProxies,
 		config.EnvConsistencyWait, config.EnvSessionCacheTTL, config.EnvAdminToken,
-		config.EnvPprofAddr,
+		config.EnvPprofAddr, config.EnvRole,
 	} {
 		b.bind(cmd.Flags(), env, "", "")
 	}

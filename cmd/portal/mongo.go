@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -33,9 +34,10 @@ func (a *app) mongoCmd(global bindings) *cobra.Command {
 			"PORTAL_MONGO_URL is empty, on its own. It has no authentication, so it listens on\n" +
 			"loopback addresses only unless --allow-non-loopback is given. The first log line\n" +
 			"names the mongodb:// URL to give PORTAL_MONGO_URL.\n\n" +
-			"A portal embedding FerretDB also indexes _id lookups in the SQLite files\n" +
-			"directly (see adapters/mongodb IndexIDs); a portal that reaches this server by\n" +
-			"URL cannot, so prefer the embedded mode or MongoDB for volume.",
+			"FerretDB's own _id index does not serve its lookups by _id. A portal embedding\n" +
+			"FerretDB adds one that does to its collections (adapters/mongodb IndexIDs); one\n" +
+			"that reaches this server by URL cannot, so this server adds it to every new\n" +
+			"collection itself, within a second of its creation.",
 		Args: cobra.NoArgs,
 	}
 	cmd.Flags().StringVar(&listen, "listen", defaultStandaloneMongoListen, "host:port to listen on (port 0 picks a free one)")
@@ -75,11 +77,39 @@ func runMongo(ctx context.Context, listen, data string, allowNonLoopback bool, l
 	if allowNonLoopback {
 		logger.Warn("the read-model database accepts connections from other hosts and has no authentication: protect it with a firewall")
 	}
-	<-ctx.Done()
+	keepIDsIndexed(ctx, srv, time.Second, logger)
 	logger.Info("shutting down read-model database")
 	if err := srv.Close(); err != nil {
 		return fmt.Errorf("shut down read-model database: %w", err)
 	}
 	logger.Info("read-model database stopped")
 	return nil
+}
+
+// keepIDsIndexed indexes the _id lookups of new collections every period
+// until ctx is done (mongodb.Embedded.IndexAllIDs). A failure is logged
+// when it first happens or changes, not every period.
+func keepIDsIndexed(ctx context.Context, srv *mongodb.Embedded, period time.Duration, logger *slog.Logger) {
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+	var lastErr string
+	for {
+		n, err := srv.IndexAllIDs(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil && err.Error() != lastErr:
+			logger.Warn("indexing _id lookups of new collections failed; retrying every period", "period", period, "err", err)
+			lastErr = err.Error()
+		case err == nil && lastErr != "":
+			logger.Info("indexing _id lookups works again")
+			lastErr = ""
+		}
+		if n > 0 {
+			logger.Info("indexed _id lookups of new collections", "collections", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }

@@ -107,7 +107,13 @@ type Config struct {
 	SessionCacheTTL time.Duration
 	// PprofAddr is the loopback address of the pprof listener; empty: off.
 	PprofAddr string
+	// Role is RoleAll or RoleAPI (see APIOnly).
+	Role string
 }
+
+// APIOnly reports whether this replica serves the API and the pages only,
+// leaving the projections and the mail to replicas of role all.
+func (c Config) APIOnly() bool { return c.Role == RoleAPI }
 
 // minAdminTokenLength keeps the admin token out of guessing range.
 const minAdminTokenLength = 32
@@ -349,7 +355,38 @@ func Load(src Source) (Config, error) {
 		}
 	}
 
+	check(c.loadRole(src))
+
 	return c, errors.Join(errs...)
+}
+
+// loadRole reads PORTAL_ROLE. A replica of role api shares its stores with
+// replicas of role all, which project into the read models it reads and
+// send the mail its commands ask for: so it cannot embed the read-model
+// database (no other process can write to that one), and its event store
+// is either another server or its embedded one on a fixed port the others
+// can be pointed at.
+func (c *Config) loadRole(src Source) error {
+	role, origin := src.Value(EnvRole, DefaultRole)
+	c.Role = strings.ToLower(strings.TrimSpace(role))
+	switch c.Role {
+	case RoleAll:
+		return nil
+	case RoleAPI:
+	default:
+		return invalid(origin, role, "want all (the API, the pages, the projections and the mail) or api (the API and the pages only)")
+	}
+	var errs []error
+	if c.MongoURL == "" {
+		errs = append(errs, fmt.Errorf("%s=api needs %s: this replica reads the read models that replicas of role all project, "+
+			"so they must share one database (the embedded one belongs to its process); for one machine, run `portal mongo` and point every replica at it",
+			origin, EnvMongoURL))
+	}
+	if _, port, err := net.SplitHostPort(c.EventStoreListen); c.EventStoreURL == "" && err == nil && port == "0" {
+		errs = append(errs, fmt.Errorf("%s=api needs an event store that replicas of role all reach too, for the projections and the mail: "+
+			"set %s, or %s to a fixed port of the embedded one and point them at it", origin, EnvEventStoreURL, EnvEventStoreListen))
+	}
+	return errors.Join(errs...)
 }
 
 // loadBootstrap reads the PORTAL_BOOTSTRAP_* settings: the organization

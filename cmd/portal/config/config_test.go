@@ -37,6 +37,7 @@ func TestLoadDefaults(t *testing.T) {
 		ConsistencyWait: 2 * time.Second,
 		SessionCacheTTL: time.Second,
 		MailConcurrency: 8,
+		Role:            RoleAll,
 	}
 	if c != want {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
@@ -318,5 +319,53 @@ func TestMailTemplatesSetting(t *testing.T) {
 	}
 	if c, err = Load(Source{}); err != nil || c.MailTemplates != "" {
 		t.Fatalf("default: %q, %v; want empty (embedded templates)", c.MailTemplates, err)
+	}
+}
+
+func TestRoleSetting(t *testing.T) {
+	c, err := Load(Source{})
+	if err != nil || c.Role != RoleAll || c.APIOnly() {
+		t.Fatalf("default: role %q, api only %v, %v; want all", c.Role, c.APIOnly(), err)
+	}
+	shared := map[string]string{EnvRole: "API", EnvMongoURL: "mongodb://127.0.0.1:27017", EnvEventStoreURL: "esdb://127.0.0.1:2113?tls=false"}
+	if c, err = Load(Source{LookupEnv: envOf(shared)}); err != nil || c.Role != RoleAPI || !c.APIOnly() {
+		t.Fatalf("api with shared stores: role %q, %v", c.Role, err)
+	}
+	// The embedded event store on a fixed port: replicas of role all can
+	// be pointed at it.
+	fixed := map[string]string{EnvRole: "api", EnvMongoURL: "mongodb://127.0.0.1:27017", EnvEventStoreListen: "127.0.0.1:2113"}
+	if c, err = Load(Source{LookupEnv: envOf(fixed)}); err != nil || !c.APIOnly() {
+		t.Fatalf("api with the embedded event store on a fixed port: %v", err)
+	}
+	c, err = Load(Source{Flags: map[string]string{EnvRole: "api"}, LookupEnv: envOf(map[string]string{EnvMongoURL: "mongodb://127.0.0.1:27017", EnvEventStoreURL: "esdb://127.0.0.1:2113?tls=false"})})
+	if err != nil || !c.APIOnly() {
+		t.Fatalf("--role api: %v", err)
+	}
+
+	tests := []struct {
+		name  string
+		flags map[string]string
+		env   map[string]string
+		want  []string
+	}{
+		{"unknown role", nil, map[string]string{EnvRole: "worker"}, []string{EnvRole, `"worker"`, "all", "api"}},
+		{"api embedding the read models", nil, map[string]string{EnvRole: "api", EnvEventStoreURL: "esdb://127.0.0.1:2113?tls=false"},
+			[]string{"PORTAL_ROLE=api needs " + EnvMongoURL, "portal mongo"}},
+		{"api embedding the event store on a free port", nil, map[string]string{EnvRole: "api", EnvMongoURL: "mongodb://127.0.0.1:27017"},
+			[]string{EnvEventStoreURL, EnvEventStoreListen}},
+		{"api by flag, nothing shared", map[string]string{EnvRole: "api"}, nil, []string{"--role=api needs " + EnvMongoURL, EnvEventStoreListen}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(Source{Flags: tt.flags, LookupEnv: envOf(tt.env)})
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
 	}
 }

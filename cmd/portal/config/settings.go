@@ -34,6 +34,19 @@ const (
 	EnvConsistencyWait   = "PORTAL_CONSISTENCY_WAIT"
 	EnvSessionCacheTTL   = "PORTAL_SESSION_CACHE_TTL"
 	EnvAdminToken        = "PORTAL_ADMIN_TOKEN"
+	EnvRole              = "PORTAL_ROLE"
+)
+
+// Roles of a replica (PORTAL_ROLE).
+const (
+	// RoleAll serves the API and the pages and runs the background work:
+	// the projections and the mail reactor, each of which runs on one
+	// replica at a time (the holder of its lease).
+	RoleAll = "all"
+	// RoleAPI serves the API and the pages only, reading the read models
+	// that replicas of role all project and leaving the mail to them.
+	RoleAPI     = "api"
+	DefaultRole = RoleAll
 )
 
 // EnvPprofAddr opts in to profiling: net/http/pprof on a loopback
@@ -90,7 +103,7 @@ func Settings() []Setting {
 		{Env: EnvEventStoreListen, Flag: "eventstore-listen", Default: DefaultEmbeddedEventStoreListen,
 			DefaultDoc: "`" + DefaultEmbeddedEventStoreListen + "` for `serve`, `" + DefaultStandaloneEventStoreListen + "` for `eventstore`",
 			Usage:      "address of the embedded event store (loopback only)"},
-		{Env: EnvMongoURL, Flag: "mongo-url", DefaultDoc: "empty: embedded FerretDB (not wired yet)",
+		{Env: EnvMongoURL, Flag: "mongo-url", DefaultDoc: "empty: embedded FerretDB",
 			Usage: "mongodb:// URL of the read-model database; empty runs the embedded one"},
 		{Env: EnvSMTPURL, Flag: "smtp-url", DefaultDoc: "empty: `.eml` files in `$PORTAL_DATA_DIR/outbox`",
 			Usage: "smtp:// or smtps:// URL of the mail server ([user:pass@]host[:port], ?starttls=opportunistic|required|none, ?timeout=15s); empty writes mail to the outbox folder"},
@@ -130,6 +143,8 @@ func Settings() []Setting {
 			Usage: "how long a checked session is trusted without reading it again; a sign-out or removal through another replica takes effect here within this time (Go duration up to 1m; 0 turns the cache off)"},
 		{Env: EnvAdminToken, Flag: "admin-token", DefaultDoc: "empty: the admin API is off",
 			Usage: "bearer token of the operator admin API (/api/v1/admin/projections: status, resume, rebuild), at least 32 characters (openssl rand -hex 32); prefer the variable: flags show in the process list"},
+		{Env: EnvRole, Flag: "role", Default: DefaultRole, DefaultDoc: "`" + DefaultRole + "`",
+			Usage: "what this replica runs: all (the API and pages, the projections and the mail) or api (the API and pages only, beside replicas of role all that share its stores)"},
 		{Env: EnvPprofAddr, Flag: "pprof-addr", DefaultDoc: "empty: off",
 			Usage: "loopback host:port serving net/http/pprof (/debug/pprof/) on a listener of its own, for profiling (portal bench --cpuprofile); port 0 picks a free port"},
 	}
