@@ -133,8 +133,8 @@ func runServe(ctx context.Context, cfg config.Config, logger *slog.Logger, stdou
 	}
 
 	// 6. Read-model database (MongoDB, or FerretDB embedded in the data
-	// dir). It holds the projections' checkpoints; the read models
-	// themselves are later issues.
+	// dir): the read models, with the projections' checkpoints, versions
+	// and leases and the mail reactor's.
 	readModels, err := openReadModels(ctx, cfg, logger)
 	if err != nil {
 		return err

@@ -71,9 +71,10 @@ func (e *statusError) Error() string {
 
 func (e *statusError) kind() string { return fmt.Sprintf("%d %s", e.status, e.code) }
 
-// routeMissing reports whether err says the route does not exist (yet):
-// another engineer may still be building it, and the stage then reports
-// "not available" instead of failing the run.
+// routeMissing reports whether err says the route does not exist: a portal
+// reached by --url may be of a version without it (or without the read
+// models it needs), and the stage then reports "not available" instead of
+// failing the run.
 func routeMissing(err error) bool {
 	var se *statusError
 	if !errors.As(err, &se) {
@@ -85,7 +86,7 @@ func routeMissing(err error) bool {
 	case http.StatusMethodNotAllowed, http.StatusNotImplemented:
 		return true
 	case http.StatusServiceUnavailable:
-		// The route exists but what it reads is not wired into serve yet.
+		// The route exists but what it reads is not configured there.
 		return se.code == "read_models_not_configured" || se.code == "history_not_configured"
 	}
 	return false
