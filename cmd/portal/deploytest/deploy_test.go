@@ -22,9 +22,11 @@ var ciVariables = []string{"PORTAL_REQUIRE_CHROMIUM", "PORTAL_REQUIRE_MAILPIT"}
 type composeFile struct {
 	Services map[string]struct {
 		Image       string            `yaml:"image"`
+		Profiles    []string          `yaml:"profiles"`
 		Build       any               `yaml:"build"`
 		Command     any               `yaml:"command"`
 		Environment map[string]string `yaml:"environment"`
+		Volumes     []string          `yaml:"volumes"`
 		Healthcheck struct {
 			Test []string `yaml:"test"`
 		} `yaml:"healthcheck"`
@@ -100,16 +102,57 @@ func TestComposeServices(t *testing.T) {
 	}
 }
 
-// The compose file configures the portal only through variables the code
-// reads, with values the code accepts.
-func TestComposePortalEnvironmentIsKnown(t *testing.T) {
-	portal := loadCompose(t).Services["portal"]
-	known := config.KnownEnv()
-	for name := range portal.Environment {
-		if !slices.Contains(known, name) {
-			t.Errorf("docker-compose.yml sets %s, which the portal does not read (known: %v)", name, known)
+// The optional replica of role api (profile scale) shares the portal's
+// stores and token keys, and starts once the portal that projects is up.
+func TestComposeAPIReplica(t *testing.T) {
+	c := loadCompose(t)
+	api, ok := c.Services["portal-api"]
+	if !ok {
+		t.Fatal("service portal-api missing")
+	}
+	portal := c.Services["portal"]
+	if !slices.Equal(api.Profiles, []string{"scale"}) {
+		t.Errorf("portal-api profiles %v: want it only with --profile scale", api.Profiles)
+	}
+	if api.Build == nil || api.Environment[config.EnvRole] != config.RoleAPI {
+		t.Errorf("portal-api must be the portal's image with %s=%s: %v", config.EnvRole, config.RoleAPI, api.Environment)
+	}
+	for _, name := range []string{config.EnvEventStoreURL, config.EnvMongoURL, config.EnvPublicURL, config.EnvDataDir} {
+		if api.Environment[name] != portal.Environment[name] {
+			t.Errorf("portal-api %s = %q, the portal's %q: replicas share their stores, links and keys", name, api.Environment[name], portal.Environment[name])
 		}
 	}
+	if !slices.Equal(api.Volumes, portal.Volumes) {
+		t.Errorf("portal-api volumes %v, the portal's %v: the token keys live there", api.Volumes, portal.Volumes)
+	}
+	if api.DependsOn["portal"].Condition != "service_healthy" {
+		t.Error("portal-api must start once the portal is healthy (it wrote the token keys)")
+	}
+	if hc := strings.Join(api.Healthcheck.Test, " "); !strings.Contains(hc, "healthcheck") {
+		t.Errorf("portal-api health check %q does not use `portal healthcheck`", hc)
+	}
+}
+
+// The compose file configures every portal only through variables the code
+// reads, with values the code accepts.
+func TestComposePortalEnvironmentIsKnown(t *testing.T) {
+	c := loadCompose(t)
+	known := config.KnownEnv()
+	for _, service := range []string{"portal", "portal-api"} {
+		env := c.Services[service].Environment
+		for name := range env {
+			if !slices.Contains(known, name) {
+				t.Errorf("docker-compose.yml sets %s for %s, which the portal does not read (known: %v)", name, service, known)
+			}
+		}
+		if _, err := config.Load(config.Source{LookupEnv: func(k string) (string, bool) {
+			v, ok := env[k]
+			return v, ok
+		}}); err != nil {
+			t.Errorf("the portal would refuse the compose configuration of %s: %v", service, err)
+		}
+	}
+	portal := c.Services["portal"]
 	for _, name := range []string{
 		config.EnvHTTPAddr, config.EnvPublicURL, config.EnvEventStoreURL,
 		config.EnvMongoURL, config.EnvSMTPURL,
@@ -117,12 +160,6 @@ func TestComposePortalEnvironmentIsKnown(t *testing.T) {
 		if portal.Environment[name] == "" {
 			t.Errorf("docker-compose.yml does not set %s for the portal", name)
 		}
-	}
-	if _, err := config.Load(config.Source{LookupEnv: func(k string) (string, bool) {
-		v, ok := portal.Environment[k]
-		return v, ok
-	}}); err != nil {
-		t.Errorf("the portal would refuse the compose configuration: %v", err)
 	}
 	if got := portal.Environment[config.EnvEventStoreURL]; got != "esdb://eventstore:2113?tls=false" {
 		t.Errorf("%s = %q", config.EnvEventStoreURL, got)
