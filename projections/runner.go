@@ -83,7 +83,13 @@ type RunnerConfig struct {
 	// and a crash redelivers up to this much more. 250 ms when zero;
 	// negative saves every checkpoint.
 	CheckpointSaveEvery time.Duration
-	Logger              *slog.Logger
+	// Observe makes a runner that never takes a lease, so it never
+	// projects: every projection stays standby, showing the version and
+	// checkpoint that the replica running it saved (sampled every
+	// StatusEvery), and StartRebuild refuses with ErrObserving. A replica
+	// that serves requests only (cmd/portal's role api) observes.
+	Observe bool
+	Logger  *slog.Logger
 }
 
 // checkpointDelay is the CheckpointDelay of projection name.
@@ -129,6 +135,7 @@ var (
 	ErrUnknownProjection = errors.New("projections: no such projection")
 	ErrNotStalled        = errors.New("projections: the projection is not stalled")
 	ErrNotRunning        = errors.New("projections: the runner is not running")
+	ErrObserving         = errors.New("projections: this replica only observes the projections; rebuild on one that runs them")
 )
 
 // NewRunner checks cfg and returns a runner; Run starts it.
@@ -182,6 +189,9 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 	return r, nil
 }
 
+// Observing reports whether the runner only observes (RunnerConfig.Observe).
+func (r *Runner) Observing() bool { return r.cfg.Observe }
+
 // Names lists the projections in the order they were given.
 func (r *Runner) Names() []string {
 	names := make([]string, len(r.workers))
@@ -204,6 +214,9 @@ func (r *Runner) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	for _, w := range r.workers {
+		if r.cfg.Observe {
+			continue
+		}
 		wg.Go(func() {
 			err := RunWithLease(ctx, r.cfg.Leases, LeaseConfig{Name: w.p.Name(), Owner: r.cfg.Owner, TTL: r.cfg.LeaseTTL, Logger: w.log}, w.term)
 			if err != nil {
@@ -277,6 +290,9 @@ func (r *Runner) Resume(name string) error {
 // the background; Status shows the progress. A running projection keeps
 // serving its version meanwhile and moves to the new one when it is done.
 func (r *Runner) StartRebuild(names ...string) error {
+	if r.cfg.Observe {
+		return ErrObserving
+	}
 	var ws []*worker
 	for _, name := range names {
 		w, ok := r.byName[name]

@@ -106,10 +106,11 @@ func (w *world) runner(owner string, db *mongo.Database) (r *projections.Runner,
 	return w.runnerOf(owner, db, readmodels.Projections(db, readmodels.Options{PrepareCollection: srv.PrepareCollection()}))
 }
 
-// runnerOf is runner with the projections given.
-func (w *world) runnerOf(owner string, db *mongo.Database, projs []projections.Projection) (r *projections.Runner, stop func()) {
+// runnerOf is runner with the projections given; configure, when given,
+// changes the configuration before the runner is made.
+func (w *world) runnerOf(owner string, db *mongo.Database, projs []projections.Projection, configure ...func(*projections.RunnerConfig)) (r *projections.Runner, stop func()) {
 	w.t.Helper()
-	r, err := projections.NewRunner(projections.RunnerConfig{
+	cfg := projections.RunnerConfig{
 		Source:      w.source(),
 		Projections: projs,
 		Checkpoints: mongodb.NewCheckpointStore(db), Versions: mongodb.NewVersions(db, time.Now),
@@ -117,7 +118,11 @@ func (w *world) runnerOf(owner string, db *mongo.Database, projs []projections.P
 		Retry:       projections.Retry{MaxRetries: 2, InitialInterval: 10 * time.Millisecond, MaxInterval: 20 * time.Millisecond},
 		VersionPoll: 100 * time.Millisecond, StatusEvery: 100 * time.Millisecond, NackDelay: 10 * time.Millisecond,
 		Logger: quiet().With("replica", owner),
-	})
+	}
+	for _, f := range configure {
+		f(&cfg)
+	}
+	r, err := projections.NewRunner(cfg)
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -333,6 +333,50 @@ func TestRunnerOneActiveReplicaPerProjection(t *testing.T) {
 	}
 }
 
+// An observing runner never takes a lease, not even once no replica runs
+// the projections: it shows what the running replica saved, and refuses
+// to rebuild.
+func TestRunnerObserverNeverProjects(t *testing.T) {
+	w := newWorld(t)
+	observe := func(cfg *projections.RunnerConfig) { cfg.Observe = true }
+	obs, _ := w.runnerOf("replica-api", w.db, readmodels.Projections(w.db, readmodels.Options{PrepareCollection: srv.PrepareCollection()}), observe)
+	o := w.history(w.bootstrap("Acme", "owner@acme.example"))
+	time.Sleep(300 * time.Millisecond)
+	if !allIn(obs, projections.StateStandby) {
+		t.Fatalf("observer before any replica runs the projections: %+v", obs.Statuses())
+	}
+	a, stopA := w.runner("replica-a", w.db)
+	eventually(t, "replica a takes every lease", func() bool { return allIn(a, projections.StateRunning) })
+	w.caughtUp(o.position)
+	eventually(t, "the observer shows the saved checkpoints", func() bool {
+		for _, st := range obs.Statuses() {
+			if st.State != projections.StateStandby || st.Version < 1 || st.Position < uint64(o.position) {
+				return false
+			}
+		}
+		return true
+	})
+	if err := obs.StartRebuild(readmodels.UsersBase); !errors.Is(err, projections.ErrObserving) {
+		t.Errorf("rebuild on an observer: %v, want ErrObserving", err)
+	}
+	if err := obs.Ready(); err != nil {
+		t.Errorf("observer not ready: %v", err)
+	}
+
+	stopA() // releases the leases: a standby replica would take them now
+	more, err := w.handlers.InviteUsers(w.ctx, commands.Request{Actor: domain.UserActor(o.owner)},
+		commands.InviteUsersInput{OrgID: o.id, Emails: []string{"fay@example.org"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	for _, st := range obs.Statuses() {
+		if st.State != projections.StateStandby || st.EventsApplied != 0 || st.Position >= uint64(more.Position) {
+			t.Errorf("observer after the running replica stopped: %+v; want standby, nothing applied, the invitation not projected", st)
+		}
+	}
+}
+
 func allIn(r *projections.Runner, state projections.State) bool {
 	for _, st := range r.Statuses() {
 		if st.State != state {

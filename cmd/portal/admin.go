@@ -29,15 +29,16 @@ const adminBasePath = httpapi.BasePath + "/admin"
 // Requests carry "Authorization: Bearer <PORTAL_ADMIN_TOKEN>". Without
 // that setting every route answers 404 with a problem saying how to turn
 // the API on. The token is compared in constant time and never logged.
-// On a replica of role api (runner nil) every authorized request answers
-// 409 with a problem sending the operator to a replica of role all.
+// On a replica of role api (an observing runner) the status routes work
+// and resume and rebuild answer 409, sending the operator to a replica of
+// role all.
 func mountAdmin(r *gin.Engine, runner *projections.Runner, token config.Secret, logger *slog.Logger) {
 	a := &admin{runner: runner, logger: logger.With("component", "admin")}
 	if token != "" {
 		sum := sha256.Sum256([]byte(token))
 		a.tokenHash = sum[:]
 	}
-	g := r.Group(adminBasePath, a.headers, a.authorize, a.projecting)
+	g := r.Group(adminBasePath, a.headers, a.authorize)
 	g.GET("/projections", a.list)
 	g.GET("/projections/:name", a.get)
 	g.POST("/projections/:name/resume", a.resume)
@@ -74,15 +75,16 @@ func (a *admin) authorize(c *gin.Context) {
 	c.Next()
 }
 
-// projecting stops requests to a replica that runs no projections.
-func (a *admin) projecting(c *gin.Context) {
-	if a.runner == nil {
-		problem(c, http.StatusConflict, "replica_role_api",
-			"this replica runs with "+config.EnvRole+"=api: it serves the API and the pages only; "+
-				"send admin requests to a replica of role all, which runs the projections")
-		return
+// observing answers 409 to an action on a replica that runs no
+// projection (role api), and reports whether it did.
+func (a *admin) observing(c *gin.Context) bool {
+	if !a.runner.Observing() {
+		return false
 	}
-	c.Next()
+	problem(c, http.StatusConflict, "replica_role_api",
+		"this replica runs with "+config.EnvRole+"=api: it serves the API and the pages and only shows the projections; "+
+			"send resume and rebuild to a replica of role all, which runs them")
+	return true
 }
 
 func (a *admin) list(c *gin.Context) {
@@ -99,6 +101,9 @@ func (a *admin) get(c *gin.Context) {
 }
 
 func (a *admin) resume(c *gin.Context) {
+	if a.observing(c) {
+		return
+	}
 	name := c.Param("name")
 	err := a.runner.Resume(name)
 	switch {
@@ -120,6 +125,9 @@ func (a *admin) resume(c *gin.Context) {
 }
 
 func (a *admin) rebuild(c *gin.Context) {
+	if a.observing(c) {
+		return
+	}
 	name := c.Param("name")
 	names := []string{name}
 	if name == "all" {

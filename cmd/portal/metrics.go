@@ -18,19 +18,17 @@ import (
 // found live: RSS also holds the collector's headroom, up to GOGC % more,
 // so the live heap is what tells a leak from a busy moment). Figures of a
 // projection come from the replica that runs it; standby replicas report
-// it as not active (sum or max over replicas in queries); a replica of
-// role api reports no projection series at all.
+// it as not active (sum or max over replicas in queries), replicas of
+// role api too.
 func mountMetrics(r *gin.Engine, runner *projections.Runner, reader *readmodels.MongoReader) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
 			collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/live:bytes$`)})),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		projectionCollector{runner: runner},
 		usersCacheCollector{reader: reader},
 	)
-	if runner != nil { // nil on a replica of role api, which runs none
-		reg.MustRegister(projectionCollector{runner: runner})
-	}
 	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 	r.GET("/metrics", gin.WrapH(h))
 }

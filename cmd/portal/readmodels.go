@@ -175,8 +175,10 @@ func checkpointSaveEvery(ctx context.Context, rm readModelsDB, ferret func(conte
 }
 
 // startProjections runs the read models' projections on this replica
-// (each while it holds the projection's lease) until stop is called.
-func startProjections(ctx context.Context, src projections.Source, rm readModelsDB, reader *readmodels.MongoReader, owner string, logger *slog.Logger) (*projections.Runner, func(), error) {
+// (each while it holds the projection's lease) until stop is called; with
+// observe (role api) it takes no lease and only shows what the replicas
+// that run them saved.
+func startProjections(ctx context.Context, src projections.Source, rm readModelsDB, reader *readmodels.MongoReader, owner string, observe bool, logger *slog.Logger) (*projections.Runner, func(), error) {
 	logger = logger.With("component", "projections")
 	runner, err := projections.NewRunner(projections.RunnerConfig{
 		Source:      src,
@@ -185,7 +187,7 @@ func startProjections(ctx context.Context, src projections.Source, rm readModels
 		Versions:    mongodb.NewVersions(rm.db, time.Now),
 		Leases:      mongodb.NewLeases(rm.db, time.Now, logger),
 		Owner:       owner, LeaseTTL: projectionLeaseTTL, Logger: logger,
-		CheckpointDelays: slowerCheckpoints,
+		CheckpointDelays: slowerCheckpoints, Observe: observe,
 		CheckpointSaveEvery: checkpointSaveEvery(ctx, rm, func(ctx context.Context) (bool, error) {
 			return mongodb.IsFerretDB(ctx, rm.db)
 		}, logger),

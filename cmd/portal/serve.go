@@ -149,36 +149,35 @@ func runServe(ctx context.Context, cfg config.Config, logger *slog.Logger, stdou
 		return err
 	}
 	reader := readmodels.NewReader(readModels.db, readmodels.ReaderOptions{Checkpoints: readModels.checkpoints})
-	checks := []readinessCheck{
-		{name: "eventstore", check: func(ctx context.Context) error { return pingEventStore(ctx, events) }},
-		{name: "readmodels", check: func(ctx context.Context) error { return pingReadModels(ctx, readModels.db) }},
+	// On a replica of role api the runner only observes: it takes no
+	// lease, so it never projects, and shows what the others saved; nor
+	// does the mail reactor run there.
+	runner, stopProjections, err := startProjections(ctx, source, readModels, reader, leaseOwner(), cfg.APIOnly(), logger)
+	if err != nil {
+		return err
 	}
-	// runner stays nil on a replica of role api: it neither projects nor
-	// mails, and takes no lease, so those of role all keep both.
-	var runner *projections.Runner
+	defer stopProjections()
+
+	// 8. Mail: SMTP, or .eml files in the outbox folder; the reactor runs
+	// behind its own durable subscription until shutdown.
 	if cfg.APIOnly() {
 		logger.Info("role api: serving the API and the pages only; replicas of role all run the projections and the mail")
 	} else {
-		var stopProjections func()
-		if runner, stopProjections, err = startProjections(ctx, source, readModels, reader, leaseOwner(), logger); err != nil {
-			return err
-		}
-		defer stopProjections()
-
-		// 8. Mail: SMTP, or .eml files in the outbox folder; the reactor
-		// runs behind its own durable subscription until shutdown.
 		stopMail, err := startMailReactor(ctx, cfg, publicURL, templates, conn, codec, events, signers, readModels.db, logger)
 		if err != nil {
 			return err
 		}
 		defer stopMail()
-		checks = append(checks, readinessCheck{name: "projections", check: projectionsReady(runner)})
 	}
 
-	// 9. HTTP: health endpoints (the stores, and the projections where
-	// they run, count for readiness), metrics, the operator admin API,
+	// 9. HTTP: health endpoints (the read-model database and the
+	// projections count for readiness), metrics, the operator admin API,
 	// and the API under /api/v1.
-	router := newRouter(logger, checks)
+	router := newRouter(logger, []readinessCheck{
+		{name: "eventstore", check: func(ctx context.Context) error { return pingEventStore(ctx, events) }},
+		{name: "readmodels", check: func(ctx context.Context) error { return pingReadModels(ctx, readModels.db) }},
+		{name: "projections", check: projectionsReady(runner)},
+	})
 	if proxies := cfg.TrustedProxyList(); len(proxies) > 0 {
 		if err := router.SetTrustedProxies(proxies); err != nil {
 			return fmt.Errorf("trusted proxies: %w", err)
