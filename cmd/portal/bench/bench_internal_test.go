@@ -284,6 +284,33 @@ func TestProfiledStage(t *testing.T) {
 }
 
 // Ratios far below one keep two significant digits in the table.
+// A run at one client has one InviteUsers stage, and one CPU ratio for it.
+func TestRatiosAtOneClientNameEachStageOnce(t *testing.T) {
+	l := Latency{Count: 10, P50Ms: 1.5, PerS: 500}
+	res := &Results{
+		Settings: Settings{Concurrency: 1},
+		Stages: []Stage{
+			{Name: "raw-append", Status: StatusOK, Latency: &Latency{Count: 10, P50Ms: 0.5, PerS: 2000}},
+			{Name: "invite1", Status: StatusOK, Latency: &l, CPUPer1000: 0.8},
+		},
+	}
+	_, ratios := evaluate(res)
+	seen := map[string]bool{}
+	var cpu int
+	for _, r := range ratios {
+		if seen[r.Name] {
+			t.Errorf("ratio %q listed twice: %+v", r.Name, ratios)
+		}
+		seen[r.Name] = true
+		if strings.HasPrefix(r.Name, "Portal CPU per 1,000 requests") {
+			cpu++
+		}
+	}
+	if cpu != 1 {
+		t.Errorf("%d CPU ratios, want the one of invite1: %+v", cpu, ratios)
+	}
+}
+
 func TestSmallRatiosKeepTheirDigits(t *testing.T) {
 	for v, want := range map[float64]string{0: "0.00", 0.0033: "0.0033", 0.05: "0.05", 0.5: "0.50", 3.30: "3.30", 566.53: "566.53", -0.004: "-0.004"} {
 		if got := small(v); got != want {

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -222,7 +223,8 @@ func ratios(v view) []Ratio {
 	if addrs, ok := v.fig(StageInvite50, "addressesPerS"); ok && okN && invN.PerS > 0 {
 		add("Addresses/s with 50 per request ÷ with 1 per request", "×", "invite50 addressesPerS ÷ invite1 throughput", addrs/invN.PerS, true)
 	}
-	for _, name := range []string{v.one(StageInvite1), StageInvite1, StageInvite50, StageRegister, StageLag} {
+	// With --concurrency 1 the one-client stage is invite1 itself: list it once.
+	for _, name := range slices.Compact([]string{v.one(StageInvite1), StageInvite1, StageInvite50, StageRegister, StageLag}) {
 		if s := v.res.stage(name); s != nil && s.Status == StatusOK && s.CPUPer1000 > 0 {
 			add("Portal CPU per 1,000 requests: "+name, "CPU s", name+" cpuSeconds (load + settle) ÷ requests × 1000", s.CPUPer1000, true)
 		}
