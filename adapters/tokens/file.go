@@ -159,7 +159,7 @@ func readKeyFile(path string) ([]Key, error) {
 	}
 	var f keyFile
 	if err := json.Unmarshal(raw, &f); err != nil {
-		return nil, fmt.Errorf("token keys: %s is not a valid key file: %w", path, err)
+		return nil, fmt.Errorf("token keys: %s is not a valid key file: %s", path, jsonProblem(err))
 	}
 	if len(f.Keys) == 0 {
 		return nil, fmt.Errorf("token keys: %s holds no key; delete it to generate one (every mailed link dies)", path)
@@ -174,6 +174,29 @@ func readKeyFile(path string) ([]Key, error) {
 	}
 	slices.SortStableFunc(keys, func(a, b Key) int { return b.Created.Compare(a.Created) })
 	return keys, nil
+}
+
+// jsonProblem says what is wrong with a key file that does not decode,
+// without quoting any of it: the decoder's own errors can hold a value
+// from the file (a time that does not parse, for one), and a key file's
+// values may be secrets, whatever field they were put in.
+func jsonProblem(err error) string {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	var when *time.ParseError
+	switch {
+	case errors.As(err, &syntax):
+		return fmt.Sprintf("invalid JSON at byte %d", syntax.Offset)
+	case errors.As(err, &typ):
+		kind, _, _ := strings.Cut(typ.Value, " ") // "number 12…" quotes the number
+		if typ.Field == "" {
+			return fmt.Sprintf("a %s where a %s belongs", kind, typ.Type)
+		}
+		return fmt.Sprintf("field %s holds a %s where a %s belongs", typ.Field, kind, typ.Type)
+	case errors.As(err, &when):
+		return `a "created" time is not an RFC 3339 time such as 2025-01-02T03:04:05Z`
+	}
+	return `want {"keys": [{"id", "secret", "created"}, …]}`
 }
 
 func marshalKeys(keys []Key) ([]byte, error) {

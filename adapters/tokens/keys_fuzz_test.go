@@ -108,3 +108,31 @@ func FuzzKeyFile(f *testing.F) {
 		}
 	})
 }
+
+// A key file that does not decode is described without quoting it: a
+// value in the wrong field, or of the wrong type, may be a secret.
+func TestKeyFileErrorsQuoteNothing(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, KeyFileName)
+	const secretish = "0123456789abcdef0123"
+	for contents, want := range map[string]string{
+		`{"keys":[{"secret":"x","created":"` + secretish + `"}]}`: `"created" time`,
+		`{"keys":[{"secret":` + "12345678901234567890" + `}]}`:    "field keys.secret holds a number where a string belongs",
+		`{"keys":[{"secret":"` + secretish + `"`:                  "invalid JSON at byte",
+		`{"keys":"` + secretish + `"}`:                            "field keys holds a string",
+	} {
+		if err := os.WriteFile(path, []byte(contents), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := loadKeyFile(path)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want it to say %q", contents, err, want)
+			continue
+		}
+		for _, secret := range []string{secretish, "12345678901234567890"} {
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("%s: the error quotes the file: %v", contents, err)
+			}
+		}
+	}
+}
