@@ -189,6 +189,34 @@ func inviteBody(emails []string) []byte {
 // gauges reads the values of gauges without labels from one scrape of
 // the portal's /metrics; a name the portal does not export (another
 // strategy than the Users page cache, or an older portal) is left out.
+// projecting reports whether the portal runs any projection, from its
+// portal_projection_active series (known is false when it has none: a
+// portal too old to say).
+func (c *apiClient) projecting(ctx context.Context) (runs, known bool, err error) {
+	resp, err := c.call(ctx, http.MethodGet, "/metrics", "/metrics", nil, nil)
+	if err != nil {
+		return false, false, err
+	}
+	var p expfmt.TextParser
+	families, err := p.TextToMetricFamilies(bytes.NewReader(resp.body))
+	if err != nil {
+		return false, false, fmt.Errorf("/metrics: %w", err)
+	}
+	f := families[metricProjectionActive]
+	if f == nil {
+		return false, false, nil
+	}
+	for _, m := range f.GetMetric() {
+		if m.GetGauge().GetValue() == 1 {
+			return true, true, nil
+		}
+	}
+	return false, true, nil
+}
+
+// metricProjectionActive is 1 on the replica that runs a projection.
+const metricProjectionActive = "portal_projection_active"
+
 func (c *apiClient) gauges(ctx context.Context, names ...string) (map[string]float64, error) {
 	resp, err := c.call(ctx, http.MethodGet, "/metrics", "/metrics", nil, nil)
 	if err != nil {

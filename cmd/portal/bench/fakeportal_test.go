@@ -19,6 +19,7 @@ import (
 // row, fresh with the row afterwards. It lets the lag, seed and Users query
 // stages be tested before the real routes are wired in.
 type fakePortal struct {
+	active   string // portal_projection_active of users: "1" or "0"
 	mu       sync.Mutex
 	position int
 	invited  []string
@@ -68,6 +69,10 @@ func (f *fakePortal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		_ = json.NewEncoder(w).Encode(map[string]any{"items": items, "counts": map[string]int{"invited": n}})
+	case r.Method == http.MethodGet && r.URL.Path == "/metrics":
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		_, _ = io.WriteString(w, "# TYPE portal_projection_active gauge\n"+
+			"portal_projection_active{projection=\"audit\"} 0\nportal_projection_active{projection=\"users\"} "+f.active+"\n")
 	case r.Method == http.MethodGet && r.URL.Path == "/api/v1/orgs/org-1/invitations":
 		f.fresh(w, r) // always caught up: only the Users page lags here
 		_ = json.NewEncoder(w).Encode(map[string]any{"items": []any{}})
@@ -146,5 +151,29 @@ func TestRebuildWithoutTheAdminAPIIsNotAvailable(t *testing.T) {
 	}
 	if err := r.askRebuild(context.Background(), "users"); !routeMissing(err) {
 		t.Errorf("askRebuild against a portal without the route: %v", err)
+	}
+}
+
+// The harness tells a target that projects from one that leaves the
+// projections to another process, and says so in the report.
+func TestTargetThatRunsNoProjection(t *testing.T) {
+	for _, active := range []string{"0", "1"} {
+		srv := httptest.NewServer(&fakePortal{asked: map[string]int{}, active: active})
+		api := &apiClient{base: srv.URL, hc: newHTTPClient(1)}
+		runs, known, err := api.projecting(t.Context())
+		srv.Close()
+		if err != nil || !known || runs != (active == "1") {
+			t.Fatalf("users active %s: runs %v, known %v, %v", active, runs, known, err)
+		}
+		var out strings.Builder
+		printReport(&out, &Results{Target: Target{Mode: "url", Projects: &runs}}, "x.json")
+		if says := strings.Contains(out.String(), "runs no projection"); says != !runs {
+			t.Errorf("users active %s: the report says %q about it:\n%s", active, "runs no projection", out.String())
+		}
+	}
+	srv := httptest.NewServer(http.NotFoundHandler())
+	defer srv.Close()
+	if _, known, _ := (&apiClient{base: srv.URL, hc: newHTTPClient(1)}).projecting(t.Context()); known {
+		t.Error("a portal without /metrics counted as known")
 	}
 }

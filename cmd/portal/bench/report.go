@@ -59,6 +59,10 @@ func printReport(out io.Writer, res *Results, jsonPath string) {
 	t := res.Target
 	fmt.Fprintf(out, "target: %s %s, pid %d, data on %s; event store %s, read models %s\n",
 		t.Mode, t.URL, t.PID, orDash(m.DataFS), reach(t.EventStore), reach(t.Mongo))
+	if t.Projects != nil && !*t.Projects {
+		fmt.Fprintln(out, "The target runs no projection (a replica of role api, or a standby): another process does the background work, "+
+			"and the settle wait after each stage watches only the target's CPU.")
+	}
 	fmt.Fprintln(out, "Absolute figures depend on the machine and its load; compare the ratios, which are measured in the same run.")
 
 	fmt.Fprintln(out)

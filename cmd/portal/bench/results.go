@@ -44,6 +44,11 @@ type Target struct {
 	EventStore bool   `json:"eventStoreReachable"`
 	Mongo      bool   `json:"mongoReachable"`
 	Pprof      bool   `json:"pprof"`
+	// Projects says, for a portal given by URL, whether it runs any
+	// projection (nil: it did not say). One that runs none (a replica of
+	// role api, or a standby) leaves the background work to another
+	// process, which the settle wait after each stage does not watch.
+	Projects *bool `json:"projects,omitempty"`
 }
 
 // Settings are the options the figures depend on.

@@ -148,6 +148,9 @@ func (r *runner) reachRunning(ctx context.Context, undo *[]func()) error {
 	r.pprofURL = strings.TrimRight(r.o.PprofURL, "/")
 	r.api = &apiClient{base: strings.TrimRight(r.o.URL, "/"), hc: newHTTPClient(maxConns(r.o))}
 	r.res.Target = Target{Mode: "url", URL: r.api.base, PID: r.pid, Pprof: r.pprofURL != ""}
+	if runs, known, err := r.api.projecting(ctx); err == nil && known {
+		r.res.Target.Projects = &runs
+	}
 	return r.api.signIn(ctx, r.o.Email, r.o.Password, r.o.OrgID)
 }
 
