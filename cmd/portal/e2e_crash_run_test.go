@@ -79,24 +79,30 @@ func newFlowRun(ctx context.Context, t *testing.T, base string, mp *smtptest.Mai
 }
 
 // randomMoments returns n sorted points of the run, as numbers of
-// finished flows, between 1 % and 90 % of them: the faults always fall
+// finished flows, between 1 % and 75 % of them: the faults always fall
 // while the flows are under way, however fast or loaded the machine is,
 // and while all of their steps run (the first flows finish while most
 // invitations and registrations are still being sent; counting
 // acknowledgements instead put every fault of a large run into its first
-// seconds, when only those were).
+// seconds, when only those were). The last quarter is left out because
+// flows finish in bursts: after a restart, every flow whose mail had
+// arrived sends its last command at once, and on a fast machine a burst
+// once finished all of the last 101 flows before a fault planned at 90 %
+// could be injected.
 func (r *flowRun) randomMoments(n int) []int64 {
 	var at []int64
 	for range n {
-		at = append(at, int64(float64(len(r.people))*(0.01+0.89*r.rng.Float64())))
+		at = append(at, int64(float64(len(r.people))*(0.01+0.74*r.rng.Float64())))
 	}
 	sort.Slice(at, func(i, j int) bool { return at[i] < at[j] })
 	return at
 }
 
 // drive runs every flow to its end while the test's goroutine reads the
-// mails, calling tick with the number of finished flows every 200 ms (to
-// inject faults). It fails the test for a flow that ended in an error.
+// mails every 200 ms, calling tick with the number of finished flows
+// every 10 ms (to inject faults: soon after a planned moment, before a
+// burst of flows finishing carries the run past it). It fails the test for
+// a flow that ended in an error.
 func (r *flowRun) drive(tick func(done int64)) time.Duration {
 	t := r.t
 	t.Helper()
@@ -107,8 +113,10 @@ func (r *flowRun) drive(tick func(done int64)) time.Duration {
 	}
 	finished := make(chan struct{})
 	go func() { wg.Wait(); close(finished) }()
-	ticker := time.NewTicker(200 * time.Millisecond)
-	defer ticker.Stop()
+	mail := time.NewTicker(200 * time.Millisecond)
+	defer mail.Stop()
+	faults := time.NewTicker(10 * time.Millisecond)
+	defer faults.Stop()
 	for {
 		select {
 		case <-finished:
@@ -123,9 +131,10 @@ func (r *flowRun) drive(tick func(done int64)) time.Duration {
 			return time.Since(began)
 		case <-r.ctx.Done():
 			t.Fatalf("flows unfinished at the deadline: %s", flowProgress(r.people, r.d))
-		case <-ticker.C:
+		case <-mail.C:
+			r.d.mail.poll(t)
+		case <-faults.C:
 		}
-		r.d.mail.poll(t)
 		tick(r.d.done.Load())
 	}
 }

@@ -101,7 +101,7 @@ func TestE2ECrashConsistency(t *testing.T) {
 		if len(killed) == crashKills || done < killAt[len(killed)] {
 			return
 		}
-		time.Sleep(time.Duration(rng.Int64N(int64(300 * time.Millisecond))))
+		time.Sleep(time.Duration(rng.Int64N(int64(50 * time.Millisecond)))) // a random phase of the commands in flight
 		acked, done := r.d.acked.Load(), r.d.done.Load()
 		if err := p.cmd.Process.Kill(); err != nil {
 			t.Fatal(err)
