@@ -48,6 +48,9 @@ func TestE2EAPIReplica(t *testing.T) {
 	allBase := "http://" + httpAddrFromJSONLog(t, all)
 	api := startPortal(t, with(map[string]string{
 		"PORTAL_DATA_DIR": filepath.Join(dir, "api"), "PORTAL_ROLE": "api", "PORTAL_EVENTSTORE_URL": eventStoreFromJSONLog(t, all),
+		// It sees the projections' progress from checkpoints saved every
+		// 250 ms on FerretDB: room for a slow machine before "stale".
+		"PORTAL_CONSISTENCY_WAIT": "10s",
 	}))
 	base := "http://" + httpAddrFromJSONLog(t, api)
 	v1 := base + "/api/v1"
