@@ -1,6 +1,7 @@
 package main
 
 import (
+	"maps"
 	"net/http"
 	"path/filepath"
 	"regexp"
@@ -31,13 +32,8 @@ func TestE2EAPIReplica(t *testing.T) {
 		"PORTAL_TOKEN_KEYS": strings.Repeat("5a", 32), "PORTAL_ADMIN_TOKEN": e2eAdminToken,
 	}
 	with := func(extra map[string]string) map[string]string {
-		env := map[string]string{}
-		for k, v := range shared {
-			env[k] = v
-		}
-		for k, v := range extra {
-			env[k] = v
-		}
+		env := maps.Clone(shared)
+		maps.Copy(env, extra)
 		return env
 	}
 

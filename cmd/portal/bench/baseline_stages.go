@@ -147,7 +147,7 @@ func (r *runner) indexScratch(ctx context.Context, coll *mongo.Collection) (note
 	case !ferret:
 		return "MongoDB: _id is indexed by the server", nil
 	case r.readModelsDir == "":
-		return "FerretDB reached by URL: its _id lookups scan the collection (the portal's own collections have an index only when it embeds FerretDB)", nil
+		return "FerretDB reached by URL: _id lookups use an index only where the server adds one (`portal mongo` does, within a second of a collection's creation; a FerretDB of its own scans the collection)", nil
 	}
 	if err := r.mongoDB.CreateCollection(ctx, coll.Name()); err != nil {
 		return "", fmt.Errorf("create %s: %w", coll.Name(), mongoFailure("create", err))

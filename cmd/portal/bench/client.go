@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 )
 
@@ -186,21 +187,30 @@ func inviteBody(emails []string) []byte {
 	return b
 }
 
-// gauges reads the values of gauges without labels from one scrape of
-// the portal's /metrics; a name the portal does not export (another
-// strategy than the Users page cache, or an older portal) is left out.
-// projecting reports whether the portal runs any projection, from its
-// portal_projection_active series (known is false when it has none: a
-// portal too old to say).
-func (c *apiClient) projecting(ctx context.Context) (runs, known bool, err error) {
+// metrics scrapes the portal's /metrics once.
+func (c *apiClient) metrics(ctx context.Context) (map[string]*dto.MetricFamily, error) {
 	resp, err := c.call(ctx, http.MethodGet, "/metrics", "/metrics", nil, nil)
 	if err != nil {
-		return false, false, err
+		return nil, err
 	}
 	var p expfmt.TextParser
 	families, err := p.TextToMetricFamilies(bytes.NewReader(resp.body))
 	if err != nil {
-		return false, false, fmt.Errorf("/metrics: %w", err)
+		return nil, fmt.Errorf("/metrics: %w", err)
+	}
+	return families, nil
+}
+
+// metricProjectionActive is 1 on the replica that runs a projection.
+const metricProjectionActive = "portal_projection_active"
+
+// projecting reports whether the portal runs any projection, from its
+// portal_projection_active series (known is false when it has none: a
+// portal too old to say).
+func (c *apiClient) projecting(ctx context.Context) (runs, known bool, err error) {
+	families, err := c.metrics(ctx)
+	if err != nil {
+		return false, false, err
 	}
 	f := families[metricProjectionActive]
 	if f == nil {
@@ -214,18 +224,13 @@ func (c *apiClient) projecting(ctx context.Context) (runs, known bool, err error
 	return false, true, nil
 }
 
-// metricProjectionActive is 1 on the replica that runs a projection.
-const metricProjectionActive = "portal_projection_active"
-
+// gauges reads the values of gauges without labels from one scrape of
+// the portal's /metrics; a name the portal does not export (another
+// strategy than the Users page cache, or an older portal) is left out.
 func (c *apiClient) gauges(ctx context.Context, names ...string) (map[string]float64, error) {
-	resp, err := c.call(ctx, http.MethodGet, "/metrics", "/metrics", nil, nil)
+	families, err := c.metrics(ctx)
 	if err != nil {
 		return nil, err
-	}
-	var p expfmt.TextParser
-	families, err := p.TextToMetricFamilies(bytes.NewReader(resp.body))
-	if err != nil {
-		return nil, fmt.Errorf("/metrics: %w", err)
 	}
 	values := make(map[string]float64, len(names))
 	for _, name := range names {
