@@ -97,7 +97,8 @@ func keepIDsIndexed(ctx context.Context, srv *mongodb.Embedded, period time.Dura
 		n, err := srv.IndexAllIDs(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil && err.Error() != lastErr:
-			logger.Warn("indexing _id lookups of new collections failed; retrying every period", "period", period, "err", err)
+			logger.Warn("indexing _id lookups of new collections failed: until it works, lookups by _id in them read the whole collection; "+
+				"check that this process can write the SQLite files in its data directory (retrying every period)", "period", period, "err", err)
 			lastErr = err.Error()
 		case err == nil && lastErr != "":
 			logger.Info("indexing _id lookups works again")
