@@ -29,6 +29,8 @@ func (a *app) benchCmd() *cobra.Command {
 			"Gin handler, fsync). It prints a table with the goals and writes all figures as JSON.\n\n" +
 			"Profiles: smoke (seconds), default (a few minutes), soak (lag for 5 min, memory for 10).\n" +
 			"The defaults shown are the default profile's; flags given explicitly override the profile.\n\n" +
+			"--topology split runs the product as an api replica beside a replica of role all and\n" +
+			"portal mongo (README, \"Replicas and roles\") and measures the api replica; see BENCHMARKS.md.\n\n" +
 			"With --url, sign in with --email and the password in $BENCH_PASSWORD; the baselines\n" +
 			"need --eventstore-url and --mongo-url, RSS and CPU need --pid (same machine).\n" +
 			"The global --data-dir and --log-* flags do not apply: the child gets a temporary data\n" +
@@ -121,6 +123,9 @@ func benchFlags(fs *pflag.FlagSet, o *bench.Options) {
 	fs.DurationVar(&o.BaselineDuration, "baseline-duration", o.BaselineDuration, "length of each baseline level")
 	fs.DurationVar(&o.SettleTimeout, "settle-timeout", o.SettleTimeout, "longest wait after a stage for the portal's background work (projections, mail) to finish")
 	fs.StringVar(&o.RebuildProjection, "rebuild-projection", o.RebuildProjection, "read model the rebuild stage rebuilds")
+	fs.StringVar(&o.Topology, "topology", o.Topology, "one: one portal process; split: portal mongo, a replica of role api (embeds the event store, takes the requests) and one of role all (projects, mails)")
+	fs.IntVar(&o.BackgroundNice, "background-nice", o.BackgroundNice, "with --topology split: nice value of the replica of role all and of portal mongo")
+	fs.BoolVar(&o.PauseBackground, "pause-background", o.PauseBackground, "with --topology split: stop the background processes during the command stages' loads (as if they ran on CPUs of their own)")
 }
 
 func (a *app) env(name string) string {

@@ -66,10 +66,12 @@ func (r *runner) stageRawAppend(ctx context.Context) {
 	for _, c := range r.levels() {
 		s := Stage{Name: levelName(StageRawAppend, c, r.o.Concurrency), Kind: "baseline", Concurrency: c}
 		r.logf("%s: official client, one event per append to a new stream, %d clients, %v", s.Name, c, r.o.BaselineDuration)
-		offset := 1_000_000 * c // distinct stream names per level
+		offset := 1_000_000 * c         // distinct stream names per level
+		resume := r.pauseBackground(&s) // as for the commands it is the baseline of
 		res := runLoad(ctx, loadSpec{Concurrency: c, Duration: r.o.BaselineDuration}, func(ctx context.Context, seq int) error {
 			return r.esdb.op(ctx, offset+seq)
 		})
+		resume()
 		s.Latency = &res.Latency
 		if res.Count == 0 {
 			s.Status, s.Reason = StatusFailed, "no append succeeded"+errorSummary(res.ErrorKinds)

@@ -268,6 +268,75 @@ func TestValidateNamesEveryProblem(t *testing.T) {
 	}
 }
 
+func TestValidateTopology(t *testing.T) {
+	base, err := ProfileOptions(ProfileSmoke)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base.Binary = "portal"
+	if err := base.validate(); err != nil || base.Topology != TopologyOne || base.BackgroundNice != 19 {
+		t.Fatalf("the profile's defaults: %v, topology %q, nice %d", err, base.Topology, base.BackgroundNice)
+	}
+	for _, tc := range []struct {
+		name string
+		set  func(*Options)
+		want string // "" when valid
+	}{
+		{"split", func(o *Options) { o.Topology = TopologySplit }, ""},
+		{"split, paused, nice 0", func(o *Options) { o.Topology, o.PauseBackground, o.BackgroundNice = TopologySplit, true, 0 }, ""},
+		{"unknown topology", func(o *Options) { o.Topology = "three" }, `--topology "three"`},
+		{"pause in one process", func(o *Options) { o.PauseBackground = true }, "--pause-background needs --topology split"},
+		{"split by URL", func(o *Options) {
+			o.Topology, o.URL, o.Email, o.Password = TopologySplit, "http://127.0.0.1:8080", "a@b.example", "pw"
+		}, "start the split yourself"},
+		{"nice out of range", func(o *Options) { o.Topology, o.BackgroundNice = TopologySplit, 20 }, "--background-nice 20"},
+		{"negative nice", func(o *Options) { o.Topology, o.BackgroundNice = TopologySplit, -5 }, "--background-nice -5"},
+	} {
+		o := base
+		tc.set(&o)
+		err := o.validate()
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: %v, want a mention of %s", tc.name, err, tc.want)
+		}
+	}
+}
+
+// The command goals say when they were measured on a split run's api
+// replica, and whether its background was paused.
+func TestCommandGoalsNameTheTopology(t *testing.T) {
+	l := Latency{Count: 10, P50Ms: 1.2, PerS: 3500}
+	res := &Results{
+		Settings: Settings{Concurrency: 64},
+		Stages: []Stage{
+			{Name: "raw-append-c1", Status: StatusOK, Latency: &Latency{Count: 10, P50Ms: 0.5}},
+			{Name: "invite1-c1", Status: StatusOK, Latency: &l},
+			{Name: "invite1", Status: StatusOK, Latency: &l},
+		},
+	}
+	notes := func() []string {
+		goals, _ := evaluate(res)
+		return []string{goals[0].Note, goals[1].Note}
+	}
+	if n := notes(); n[0] != "" || n[1] != "" {
+		t.Errorf("one process: notes %q", n)
+	}
+	res.Target = Target{Topology: TopologySplit, BackgroundNice: 19}
+	for _, n := range notes() {
+		if !strings.Contains(n, "background on the same CPUs at nice 19") {
+			t.Errorf("split: note %q", n)
+		}
+	}
+	res.Target.BackgroundPaused = true
+	for _, n := range notes() {
+		if !strings.Contains(n, "background paused") {
+			t.Errorf("split, paused: note %q", n)
+		}
+	}
+}
+
 func TestProfiledStage(t *testing.T) {
 	var o Options
 	if o.profiles(StageInvite1) {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -27,11 +28,14 @@ const (
 type child struct {
 	cmd *exec.Cmd
 	pid int
+	// readyMsg is the log message after which the child serves.
+	readyMsg string
 
 	httpAddr   string // "http server listening" addr
 	eventStore string // "embedded event store listening" connection_string
 	mongoURI   string // "connected to MongoDB" uri (redacted by the portal)
 	pprofAddr  string // "pprof listening" addr
+	mongoURL   string // `portal mongo`'s "read-model database listening" url
 
 	mu   sync.Mutex
 	tail []string // last lines of the log, for error messages
@@ -50,19 +54,43 @@ type childLine struct {
 	Addr             string `json:"addr"`
 	ConnectionString string `json:"connection_string"`
 	URI              string `json:"uri"`
+	URL              string `json:"url"`
+}
+
+// Log messages after which a child serves.
+const (
+	readyServe = "http server listening"         // `portal serve`
+	readyMongo = "read-model database listening" // `portal mongo`
+)
+
+// childSpec says how to run a child.
+type childSpec struct {
+	binary string
+	args   []string          // "serve", or "mongo" and its flags
+	ready  string            // readyServe or readyMongo
+	env    map[string]string // PORTAL_* variables
+	logTo  io.Writer         // nil: only the last lines are kept
+	// nice, when above 0, is the child's nice value from its first
+	// instruction on (every thread it starts inherits it).
+	nice int
 }
 
 // startChild runs `binary serve` with env added to the harness's own
 // environment minus every PORTAL_* variable (a developer's settings must
 // not leak into the measured portal), and waits for the HTTP listener.
 func startChild(ctx context.Context, binary string, env map[string]string, logTo io.Writer) (*child, error) {
-	cmd := exec.Command(binary, "serve")
+	return startProcess(ctx, childSpec{binary: binary, args: []string{"serve"}, ready: readyServe, env: env, logTo: logTo})
+}
+
+// startProcess runs spec's child and waits for its ready line.
+func startProcess(ctx context.Context, spec childSpec) (*child, error) {
+	cmd := exec.Command(spec.binary, spec.args...)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "PORTAL_") {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
-	for k, v := range env {
+	for k, v := range spec.env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	cmd.Stdout = io.Discard
@@ -70,10 +98,10 @@ func startChild(ctx context.Context, binary string, env map[string]string, logTo
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start portal %s: %w", binary, err)
+	if err := startNice(cmd, spec.nice); err != nil {
+		return nil, fmt.Errorf("start portal %s %s: %w", spec.binary, spec.args[0], err)
 	}
-	c := &child{cmd: cmd, pid: cmd.Process.Pid, logTo: logTo, done: make(chan struct{})}
+	c := &child{cmd: cmd, pid: cmd.Process.Pid, readyMsg: spec.ready, logTo: spec.logTo, done: make(chan struct{})}
 	ready := make(chan struct{})
 	go c.readLog(stderr, ready)
 
@@ -87,16 +115,37 @@ func startChild(ctx context.Context, binary string, env map[string]string, logTo
 	case <-timer.C:
 		c.stop()
 		return nil, fmt.Errorf("the portal did not log %q within %v; its last log lines:\n%s",
-			"http server listening", childStartTimeout, c.logTail())
+			spec.ready, childStartTimeout, c.logTail())
 	case <-ctx.Done():
 		c.stop()
 		return nil, ctx.Err()
 	}
 }
 
+// startNice starts cmd with the nice value given (none when 0). Linux
+// keeps a nice value per thread and a new thread or process inherits its
+// creator's, so the child is forked from a thread of its own that takes
+// the value first; that thread ends with the goroutine, since it stays
+// locked to it.
+func startNice(cmd *exec.Cmd, nice int) error {
+	if nice == 0 {
+		return cmd.Start()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
+		if err := syscall.Setpriority(syscall.PRIO_PROCESS, 0, nice); err != nil {
+			errc <- fmt.Errorf("nice %d: %w", nice, err)
+			return
+		}
+		errc <- cmd.Start()
+	}()
+	return <-errc
+}
+
 // readLog drains the child's log until it exits: a full pipe would stall
 // the portal. It notes the addresses the start-up lines announce and
-// closes ready at the HTTP listener's line, the last of them.
+// closes ready at the child's ready line, the last of them.
 func (c *child) readLog(r io.Reader, ready chan struct{}) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
@@ -127,8 +176,13 @@ func (c *child) readLog(r io.Reader, ready chan struct{}) {
 			c.mongoURI = rec.URI
 		case rec.Msg == "pprof listening" && c.pprofAddr == "":
 			c.pprofAddr = rec.Addr
-		case rec.Msg == "http server listening":
+		case rec.Msg == readyMongo && c.mongoURL == "":
+			c.mongoURL = rec.URL
+		}
+		if rec.Msg == readyServe && c.httpAddr == "" {
 			c.httpAddr = rec.Addr
+		}
+		if rec.Msg == c.readyMsg {
 			announced = true
 			close(ready)
 		}
@@ -174,6 +228,7 @@ func (c *child) stop() error {
 	if gone, err := c.exited(); gone {
 		return err
 	}
+	c.signal(syscall.SIGCONT) // a paused child would not act on SIGTERM
 	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		_ = c.cmd.Process.Kill()
 	}
@@ -184,5 +239,12 @@ func (c *child) stop() error {
 		_ = c.cmd.Process.Kill()
 		<-c.done
 		return fmt.Errorf("the portal did not stop within %v of SIGTERM and was killed", childStopTimeout)
+	}
+}
+
+// signal sends sig to the child unless it is gone.
+func (c *child) signal(sig syscall.Signal) {
+	if gone, _ := c.exited(); !gone {
+		_ = c.cmd.Process.Signal(sig) // it may have exited since: nothing to do then
 	}
 }

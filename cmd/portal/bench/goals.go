@@ -52,6 +52,26 @@ func (v view) one(name string) string {
 
 func verdict(ok bool) *bool { return &ok }
 
+// topologyNote qualifies a command goal measured on a split run's api
+// replica; "" for one process.
+func topologyNote(t Target) string {
+	switch {
+	case t.Topology != TopologySplit:
+		return ""
+	case t.BackgroundPaused:
+		return "api replica, background paused: as if it ran on CPUs of its own"
+	default:
+		return fmt.Sprintf("api replica, background on the same CPUs at nice %d", t.BackgroundNice)
+	}
+}
+
+func joinNotes(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
+
 // evaluate computes the goals and the ratios of a run.
 func evaluate(res *Results) ([]Goal, []Ratio) {
 	v := view{res}
@@ -64,6 +84,7 @@ func evaluate(res *Results) ([]Goal, []Ratio) {
 		if raw, ok := v.lat(v.one(StageRawAppend)); ok {
 			g.Value = inv.P50Ms - raw.P50Ms
 			g.Met = verdict(g.Value <= goalOverheadMs)
+			g.Note = topologyNote(res.Target)
 		}
 	}
 	goals = append(goals, g)
@@ -73,8 +94,9 @@ func evaluate(res *Results) ([]Goal, []Ratio) {
 	if inv, ok := v.lat(StageInvite1); ok {
 		g.Value = inv.PerS
 		g.Met = verdict(inv.PerS >= goalCommandsPerS)
+		g.Note = topologyNote(res.Target)
 		if n != goalClients {
-			g.Note = fmt.Sprintf("the goal is for %d clients; this run used %d", goalClients, n)
+			g.Note = joinNotes(g.Note, fmt.Sprintf("the goal is for %d clients; this run used %d", goalClients, n))
 		}
 	}
 	goals = append(goals, g)

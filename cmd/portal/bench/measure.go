@@ -3,12 +3,36 @@ package bench
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
+	"syscall"
 	"time"
 )
 
-// cpuNow is the portal's CPU time so far, or -1 when it cannot be read.
+// background is a process of a split run besides the target.
+type background struct {
+	role  string // RoleAll or RoleMongo
+	child *child
+	cpu0  float64 // its CPU time when the run began
+}
+
+// cpuNow is the product's CPU time so far, or -1 when it cannot be read:
+// the portal's, and in a split run the sum over its processes, so that a
+// stage is charged for the background work it set off wherever it runs.
 func (r *runner) cpuNow() float64 {
+	sum := r.targetCPU()
+	for _, b := range r.background {
+		p, err := readProc(b.child.pid)
+		if err != nil || sum < 0 {
+			return -1
+		}
+		sum += p.CPUSeconds
+	}
+	return sum
+}
+
+// targetCPU is the CPU time so far of the process the requests go to.
+func (r *runner) targetCPU() float64 {
 	if r.pid <= 0 {
 		return -1
 	}
@@ -17,6 +41,25 @@ func (r *runner) cpuNow() float64 {
 		return -1
 	}
 	return p.CPUSeconds
+}
+
+// pauseBackground stops the background processes of a split run for a
+// load when --pause-background asks for it, and notes it in s; resume
+// continues them. It does nothing otherwise.
+func (r *runner) pauseBackground(s *Stage) (resume func()) {
+	if !r.o.PauseBackground || len(r.background) == 0 {
+		return func() {}
+	}
+	for _, b := range r.background {
+		b.child.signal(syscall.SIGSTOP)
+	}
+	s.note("the background processes (the replica of role all, portal mongo) were paused during the load: " +
+		"the figures of a replica of role api whose background work runs on CPUs of its own")
+	return func() {
+		for _, b := range slices.Backward(r.background) {
+			b.child.signal(syscall.SIGCONT)
+		}
+	}
 }
 
 // Settling: after a load, the portal keeps working (projections catching
@@ -58,11 +101,20 @@ func (r *runner) settle(ctx context.Context, s *Stage) {
 }
 
 // measureCommands runs a command load between two CPU readings and a
-// settle wait, and fills s.
+// settle wait, and fills s. In a split run the background may be paused
+// for the load, and the api replica's own CPU is a figure of its own.
 func (r *runner) measureCommands(ctx context.Context, s *Stage, spec loadSpec, op opFunc) loadResult {
-	cpu0 := r.cpuNow()
+	cpu0, target0 := r.cpuNow(), r.targetCPU()
+	resume := r.pauseBackground(s)
 	res := r.load(ctx, s, spec, op)
+	resume()
 	r.account(ctx, s, cpu0, r.cpuNow(), res)
+	if target1 := r.targetCPU(); len(r.background) > 0 && target0 >= 0 && target1 >= 0 {
+		s.figure("apiReplicaCPUS", target1-target0)
+		if sent := res.Count + res.Errors; sent > 0 {
+			s.figure("apiReplicaCPUSPer1000", (target1-target0)/float64(sent)*1000)
+		}
+	}
 	return res
 }
 

@@ -113,9 +113,31 @@ type Options struct {
 	// RebuildProjection is the read model the rebuild stage rebuilds.
 	RebuildProjection string
 
+	// Topology is how the harness runs the product it starts:
+	// TopologyOne (one process, the default) or TopologySplit.
+	Topology string
+	// BackgroundNice is the nice value of the background processes of a
+	// split run (0–19).
+	BackgroundNice int
+	// PauseBackground stops a split run's background processes (SIGSTOP)
+	// during the loads of the command stages and their baselines, and
+	// continues them (SIGCONT) before the settle wait: the figures of a
+	// replica of role api whose background work runs on CPUs of its own.
+	PauseBackground bool
+
 	// Log receives progress lines; discarded when nil.
 	Log io.Writer
 }
+
+// Topologies of a run that starts the product.
+const (
+	// TopologyOne is one `portal serve` with everything embedded.
+	TopologyOne = "one"
+	// TopologySplit is `portal mongo`, a replica of role api that embeds
+	// the event store and takes the requests, and a replica of role all
+	// that projects and mails (README, "Replicas and roles").
+	TopologySplit = "split"
+)
 
 // ProfileOptions returns the preset named profile ("" is the default).
 func ProfileOptions(profile string) (Options, error) {
@@ -136,6 +158,8 @@ func ProfileOptions(profile string) (Options, error) {
 		// would otherwise share the CPU with that mail.
 		SettleTimeout:     3 * time.Minute,
 		RebuildProjection: "users",
+		Topology:          TopologyOne,
+		BackgroundNice:    19,
 	}
 	switch profile {
 	case "", ProfileDefault:
@@ -201,6 +225,17 @@ func (o Options) validate() error {
 	}
 	if o.CPUProfileStage != "" && !slices.Contains(profiledStages, o.CPUProfileStage) {
 		bad("--cpuprofile-stage %q: want one of %s", o.CPUProfileStage, strings.Join(profiledStages, ", "))
+	}
+	switch {
+	case o.Topology != TopologyOne && o.Topology != TopologySplit:
+		bad("--topology %q: want %s or %s", o.Topology, TopologyOne, TopologySplit)
+	case o.Topology == TopologySplit && o.URL != "":
+		bad("--topology %s starts its own processes; with --url, start the split yourself (BENCHMARKS.md) and give --pid of the replica measured", TopologySplit)
+	case o.PauseBackground && o.Topology != TopologySplit:
+		bad("--pause-background needs --topology %s: in one process the background work cannot be paused apart from the commands", TopologySplit)
+	}
+	if o.BackgroundNice < 0 || o.BackgroundNice > 19 {
+		bad("--background-nice %d: want 0 (as the api replica) to 19 (the lowest priority)", o.BackgroundNice)
 	}
 	for _, s := range o.Stages {
 		if !slices.Contains(AllStages, s) {

@@ -84,16 +84,23 @@ func (r *runner) stageRebuild(ctx context.Context) {
 	r.add(s)
 }
 
-// askRebuild sends the rebuild request. The admin API is being built
+// askRebuild sends the rebuild request, in a split run to the replica of
+// role all. The admin API is being built
 // while this harness is, so it tries the paths and credentials it may
 // settle on: under /api/v1 or at the root, the admin token as the bearer
 // (and in X-Admin-Token) or the owner's session with the token beside it.
 func (r *runner) askRebuild(ctx context.Context, name string) error {
+	api := r.api
+	for _, b := range r.background {
+		if b.role == RoleAll { // a replica of role api refuses to rebuild
+			api = &apiClient{base: "http://" + b.child.httpAddr, hc: r.api.hc, session: r.api.session, org: r.api.org}
+		}
+	}
 	var err error
 	for _, base := range []string{apiBase, ""} {
-		for _, bearer := range []string{r.adminToken, r.api.session} {
+		for _, bearer := range []string{r.adminToken, api.session} {
 			header := map[string]string{"Authorization": "Bearer " + bearer, adminTokenHeader: r.adminToken}
-			_, err = r.api.call(ctx, http.MethodPost, base+"/admin/projections/"+name+"/rebuild", "POST /admin/projections/{name}/rebuild", []byte("{}"), header)
+			_, err = api.call(ctx, http.MethodPost, base+"/admin/projections/"+name+"/rebuild", "POST /admin/projections/{name}/rebuild", []byte("{}"), header)
 			if routeMissing(err) {
 				break // the next base path
 			}

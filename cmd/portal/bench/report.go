@@ -59,6 +59,14 @@ func printReport(out io.Writer, res *Results, jsonPath string) {
 	t := res.Target
 	fmt.Fprintf(out, "target: %s %s, pid %d, data on %s; event store %s, read models %s\n",
 		t.Mode, t.URL, t.PID, orDash(m.DataFS), reach(t.EventStore), reach(t.Mongo))
+	if t.Topology == TopologySplit {
+		fmt.Fprintf(out, "topology split: the target is a replica of role api that embeds the event store; %s at nice %d do the background work.\n",
+			describeBackground(t.Background), t.BackgroundNice)
+		if t.BackgroundPaused {
+			fmt.Fprintln(out, "The background was paused (SIGSTOP) during the loads of raw-append and the command stages: "+
+				"their figures are those of an api replica whose background work runs on CPUs of its own.")
+		}
+	}
 	if t.Projects != nil && !*t.Projects {
 		fmt.Fprintln(out, "The target runs no projection (a replica of role api, or a standby): another process does the background work, "+
 			"and the settle wait after each stage watches only the target's CPU.")
@@ -134,10 +142,28 @@ func printReport(out io.Writer, res *Results, jsonPath string) {
 	}
 
 	if p := res.Process; p != nil {
-		fmt.Fprintf(out, "\nportal process %d: RSS start %.1f MiB, middle %.1f, end %.1f, peak (VmHWM) %.1f; CPU %.1f s; %.2f CPU s per 1,000 commands (%d commands)\n",
-			p.PID, p.RSSStartMiB, p.RSSMidMiB, p.RSSEndMiB, p.PeakRSSMiB, p.CPUSeconds, p.CPUPer1000, p.Commands)
+		name, whose := "portal process", ""
+		if t.Topology == TopologySplit {
+			name, whose = "api replica process", " (all three processes)"
+		}
+		fmt.Fprintf(out, "\n%s %d: RSS start %.1f MiB, middle %.1f, end %.1f, peak (VmHWM) %.1f; CPU %.1f s; %.2f CPU s per 1,000 commands%s (%d commands)\n",
+			name, p.PID, p.RSSStartMiB, p.RSSMidMiB, p.RSSEndMiB, p.PeakRSSMiB, p.CPUSeconds, p.CPUPer1000, whose, p.Commands)
 	}
 	fmt.Fprintf(out, "\nresults: %s\n", jsonPath)
+}
+
+// describeBackground names a split run's background processes, with the
+// CPU each spent over the run.
+func describeBackground(bg []BackgroundProcess) string {
+	parts := make([]string, len(bg))
+	for i, b := range bg {
+		name := "the replica of role all"
+		if b.Role == RoleMongo {
+			name = "portal mongo"
+		}
+		parts[i] = fmt.Sprintf("%s (pid %d, %.1f CPU s)", name, b.PID, b.CPUSeconds)
+	}
+	return strings.Join(parts, " and ")
 }
 
 func (l *Latency) kinds() map[string]int {

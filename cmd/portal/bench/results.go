@@ -49,6 +49,28 @@ type Target struct {
 	// role api, or a standby) leaves the background work to another
 	// process, which the settle wait after each stage does not watch.
 	Projects *bool `json:"projects,omitempty"`
+	// Topology is TopologyOne or TopologySplit (a run that started the
+	// product) or TopologyOne for a portal given by URL, whatever runs
+	// beside it. In a split run the target is the replica of role api
+	// and Background lists the other processes.
+	Topology         string              `json:"topology"`
+	Background       []BackgroundProcess `json:"background,omitempty"`
+	BackgroundNice   int                 `json:"backgroundNice,omitempty"`
+	BackgroundPaused bool                `json:"backgroundPausedDuringCommands,omitempty"`
+}
+
+// Roles of the background processes of a split run.
+const (
+	RoleAll   = "all"   // the replica of role all: projections and mail
+	RoleMongo = "mongo" // `portal mongo`: the read-model database
+)
+
+// BackgroundProcess is a process of a split run besides the target.
+type BackgroundProcess struct {
+	Role string `json:"role"`
+	PID  int    `json:"pid"`
+	// CPUSeconds is its CPU time over the run.
+	CPUSeconds float64 `json:"cpuSeconds"`
 }
 
 // Settings are the options the figures depend on.

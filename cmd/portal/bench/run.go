@@ -23,9 +23,11 @@ type runner struct {
 	log io.Writer
 	res *Results
 
-	api        *apiClient
-	child      *child
-	pid        int
+	api   *apiClient
+	child *child
+	pid   int
+	// background are the processes of a split run besides the target.
+	background []background
 	sampler    *sampler
 	eventStore string // connection string of the event store under the portal
 	mongoURI   string
@@ -36,6 +38,7 @@ type runner struct {
 	readModelsDir string
 	tag           string // makes this run's addresses unique
 	adminToken    string
+	ownerPassword string // of the child's bootstrap owner; never printed
 	password      string // of the self-service registrations; never printed
 
 	mongo     *mongo.Client
@@ -166,6 +169,11 @@ func (r *runner) finish() {
 		r.sampler.close()
 		r.res.Process = processSummary(r.pid, r.sampler.snapshot(), r.res.Stages)
 		r.sampler = nil
+	}
+	for i, b := range r.background {
+		if p, err := readProc(b.child.pid); err == nil {
+			r.res.Target.Background[i].CPUSeconds = p.CPUSeconds - b.cpu0
+		}
 	}
 	r.res.Machine.finish()
 	r.res.FinishedAt = time.Now().UTC()

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -65,18 +66,10 @@ func (w logWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func TestSmokeProfile(t *testing.T) {
-	bin := portalBinary(t)
-	dir := t.TempDir()
-	o, err := bench.ProfileOptions(bench.ProfileSmoke)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.Binary = bin
-	o.WorkDir = dir
-	o.Out = filepath.Join(dir, "results.json")
-	o.CPUProfile = filepath.Join(dir, "cpu.pprof")
-	o.ChildLog = filepath.Join(dir, "portal.log")
+// runSmoke runs the harness as o says and returns its results, the table
+// it printed and the JSON file's bytes.
+func runSmoke(t *testing.T, o bench.Options) (bench.Results, bytes.Buffer, []byte) {
+	t.Helper()
 	o.Log = logWriter{t}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -95,6 +88,22 @@ func TestSmokeProfile(t *testing.T) {
 	if err := json.Unmarshal(raw, &res); err != nil {
 		t.Fatalf("results file: %v", err)
 	}
+	return res, table, raw
+}
+
+func TestSmokeProfile(t *testing.T) {
+	bin := portalBinary(t)
+	dir := t.TempDir()
+	o, err := bench.ProfileOptions(bench.ProfileSmoke)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Binary = bin
+	o.WorkDir = dir
+	o.Out = filepath.Join(dir, "results.json")
+	o.CPUProfile = filepath.Join(dir, "cpu.pprof")
+	o.ChildLog = filepath.Join(dir, "portal.log")
+	res, table, raw := runSmoke(t, o)
 	if res.Version != bench.ResultsVersion || res.Profile != bench.ProfileSmoke || res.Target.Mode != "child" {
 		t.Errorf("header: version %d profile %q mode %q", res.Version, res.Profile, res.Target.Mode)
 	}
@@ -186,5 +195,83 @@ func TestSmokeProfile(t *testing.T) {
 		t.Errorf("the child log lacks the portal's start or stop lines:\n%.2000s", log)
 	case strings.Contains(string(log), "bench-secret-"):
 		t.Error("the bootstrap password reached the child log")
+	}
+}
+
+// A split run starts portal mongo, a replica of role api and one of role
+// all; it drives the api replica, pauses the other two for the command
+// loads when asked, charges the stages their CPU too, asks the replica of
+// role all for the rebuild, and leaves no process behind.
+func TestSmokeSplit(t *testing.T) {
+	bin := portalBinary(t)
+	dir := t.TempDir()
+	o, err := bench.ProfileOptions(bench.ProfileSmoke)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Binary, o.WorkDir, o.Out = bin, dir, filepath.Join(dir, "results.json")
+	o.ChildLog = filepath.Join(dir, "portal.log")
+	o.Topology, o.PauseBackground, o.BackgroundNice = bench.TopologySplit, true, 10
+	o.Stages = []string{bench.StageRawAppend, bench.StageRawMongo, bench.StageInvite1, bench.StageLag, bench.StageRebuild}
+	res, table, _ := runSmoke(t, o)
+
+	tg := res.Target
+	if tg.Topology != bench.TopologySplit || !tg.BackgroundPaused || tg.BackgroundNice != 10 || len(tg.Background) != 2 {
+		t.Fatalf("target: %+v", tg)
+	}
+	for _, b := range tg.Background {
+		if b.PID <= 0 || b.PID == tg.PID || b.CPUSeconds <= 0 {
+			t.Errorf("background process %+v (target pid %d)", b, tg.PID)
+		}
+		// Stopped at the end, whether paused last or not.
+		if err := syscall.Kill(b.PID, 0); err == nil {
+			t.Errorf("background process %s (pid %d) still runs after the run", b.Role, b.PID)
+		}
+	}
+	stages := map[string]bench.Stage{}
+	for _, s := range res.Stages {
+		stages[s.Name] = s
+		if s.Status != bench.StatusOK {
+			t.Errorf("stage %s: %s: %s", s.Name, s.Status, s.Reason)
+		}
+	}
+	paused := func(s bench.Stage) bool {
+		return slices.ContainsFunc(s.Notes, func(n string) bool { return strings.Contains(n, "were paused during the load") })
+	}
+	for _, name := range []string{"raw-append-c1", "raw-append", "invite1-c1", "invite1"} {
+		if !paused(stages[name]) {
+			t.Errorf("stage %s does not say the background was paused: %q", name, stages[name].Notes)
+		}
+	}
+	if paused(stages["lag"]) {
+		t.Error("the lag stage paused the background: nothing would become visible")
+	}
+	inv := stages["invite1"]
+	if own := inv.Figures["apiReplicaCPUS"]; own <= 0 || own >= inv.CPUSeconds {
+		// The stage's CPU covers the background's catching up after the
+		// load too, which the api replica's own does not.
+		t.Errorf("invite1: api replica CPU %v s of the product's %v s", own, inv.CPUSeconds)
+	}
+	// What the api replica wrote, the replica of role all projected: the
+	// lag stage saw every command's row through the api replica.
+	if l := stages["lag"]; l.Latency == nil || l.Latency.Count == 0 || l.Figures["staleAnswers"] != 0 {
+		t.Errorf("lag through the api replica: %+v", l)
+	}
+	if s := stages["mongo-update-id"]; !slices.ContainsFunc(s.Notes, func(n string) bool { return strings.Contains(n, "_id indexed as the portal indexes") }) {
+		t.Errorf("mongo-update-id ran without the portal's _id index: notes %q", s.Notes)
+	}
+	for _, g := range res.Goals[:2] {
+		if !strings.Contains(g.Note, "api replica, background paused") {
+			t.Errorf("goal %q: note %q", g.Name, g.Note)
+		}
+	}
+	if out := table.String(); !strings.Contains(out, "topology split") || !strings.Contains(out, "api replica process") {
+		t.Errorf("the table does not describe the split:\n%s", out)
+	}
+	for _, suffix := range []string{"", ".all", ".mongo"} {
+		log, err := os.ReadFile(o.ChildLog + suffix)
+		if err != nil || !strings.Contains(string(log), "listening") {
+			t.Errorf("log %s%s: %v\n%.1000s", o.ChildLog, suffix, err, log)
+		}
 	}
 }
