@@ -6,6 +6,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/orgportal/onboarding/domain"
 	"github.com/orgportal/onboarding/projections/readmodels"
 )
 
@@ -49,7 +50,9 @@ func (p *queryParams) consistencyToken(c *gin.Context) (uint64, bool) {
 // most Config.ConsistencyWait, and says in ConsistencyStateHeader whether
 // it had. It stops when the client goes away. Without a token it does
 // nothing: there is no write to wait for. Only the read model the query
-// reads is waited for: a write shows in the others at their own pace.
+// reads is waited for: a write shows in the others at their own pace. A
+// Users query waits for the rows of its organization (the route's
+// orgId) only (Reader.AwaitUsers).
 func (a *API) awaitPosition(c *gin.Context, r readmodels.Reader, model string, token uint64, given bool) error {
 	if !given {
 		return nil
@@ -57,7 +60,12 @@ func (a *API) awaitPosition(c *gin.Context, r readmodels.Reader, model string, t
 	ctx := c.Request.Context()
 	wait, cancel := context.WithTimeout(ctx, a.cfg.ConsistencyWait)
 	defer cancel()
-	_, err := r.AwaitPosition(wait, token, model)
+	var err error
+	if org := domain.OrgID(c.Param("orgId")); model == readmodels.UsersBase && org != "" {
+		_, err = r.AwaitUsers(wait, org, token)
+	} else {
+		_, err = r.AwaitPosition(wait, token, model)
+	}
 	switch {
 	case err == nil:
 		c.Header(ConsistencyStateHeader, consistencyFresh)

@@ -64,15 +64,21 @@ func TestReadYourWrites(t *testing.T) {
 				m.users = []readmodels.User{userRow(e.org, e.owner, e.addr("owner"), readmodels.StatusActive, domain.RoleOwner, nil)}
 			})
 		}
+		r.set(func(m *memReader) { m.usersAwaited = nil })
 		res = e.want(e.get(owner, p), 200, "")
 		if got := res.Header.Get(httpapi.ConsistencyStateHeader); got != "stale" {
 			t.Errorf("%s: never caught up: %s = %q, want stale", p, httpapi.ConsistencyStateHeader, got)
 		}
 		r.mu.Lock()
-		asked := r.positionModels
+		asked, orgs := r.positionModels, r.usersAwaited
 		r.mu.Unlock()
 		if !slices.Equal(asked, []string{model}) {
 			t.Errorf("%s waited for the position of %q, want %q only", p, asked, model)
+		}
+		// A Users read waits for its organization's rows (AwaitUsers).
+		if want := []domain.OrgID{domain.OrgID(e.org)}; model == readmodels.UsersBase && !slices.Equal(orgs, want) ||
+			model != readmodels.UsersBase && len(orgs) > 0 {
+			t.Errorf("%s waited for the Users rows of %q", p, orgs)
 		}
 	}
 

@@ -28,6 +28,8 @@ type memReader struct {
 	onPosition     func(r *memReader, call int)
 	positionCalls  int
 	positionModels []string // of the last Position call
+	// usersAwaited lists the organizations of the AwaitUsers calls.
+	usersAwaited []domain.OrgID
 
 	usersQueries      []readmodels.UsersQuery
 	invitationQueries []readmodels.InvitationsQuery
@@ -132,6 +134,13 @@ func (m *memReader) Audit(_ context.Context, q readmodels.AuditQuery) (readmodel
 	}
 	items, next, err := memPage(rows, q.Limit, q.Cursor)
 	return readmodels.AuditPage{Items: items, NextCursor: next}, err
+}
+
+func (m *memReader) AwaitUsers(ctx context.Context, org domain.OrgID, token uint64) (uint64, error) {
+	m.mu.Lock()
+	m.usersAwaited = append(m.usersAwaited, org)
+	m.mu.Unlock()
+	return m.AwaitPosition(ctx, token, readmodels.UsersBase)
 }
 
 func (m *memReader) AwaitPosition(ctx context.Context, token uint64, models ...string) (uint64, error) {

@@ -7,6 +7,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/orgportal/onboarding/commands"
+	"github.com/orgportal/onboarding/projections/readmodels"
 )
 
 // consistencyParam carries the commit position of the write that led to
@@ -41,6 +42,11 @@ func (p *Pages) awaitReadModels(c *gin.Context, model string) (behind bool) {
 	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), p.cfg.ConsistencyWait)
 	defer cancel()
-	_, err = p.reader.AwaitPosition(ctx, want, model)
+	if u, ok := signedIn(c); ok && model == readmodels.UsersBase {
+		// The page shows the signed-in person's organization only.
+		_, err = p.reader.AwaitUsers(ctx, u.OrgID, want)
+	} else {
+		_, err = p.reader.AwaitPosition(ctx, want, model)
+	}
 	return err != nil
 }

@@ -527,6 +527,10 @@ func (s *stubReader) Audit(_ context.Context, q readmodels.AuditQuery) (readmode
 	return page, nil
 }
 
+func (s *stubReader) AwaitUsers(ctx context.Context, _ domain.OrgID, token uint64) (uint64, error) {
+	return s.AwaitPosition(ctx, token, readmodels.UsersBase)
+}
+
 func (s *stubReader) AwaitPosition(ctx context.Context, token uint64, models ...string) (uint64, error) {
 	position := func(ctx context.Context) (uint64, error) { return s.Position(ctx, models...) }
 	return readmodels.PollPosition(ctx, position, token, 5*time.Millisecond)

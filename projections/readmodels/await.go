@@ -3,9 +3,12 @@ package readmodels
 import (
 	"container/heap"
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/orgportal/onboarding/domain"
 )
 
 // AwaitPosition implements Reader. The requests that wait share one
@@ -46,6 +49,56 @@ func (r *MongoReader) AwaitPosition(ctx context.Context, token uint64, models ..
 		}
 		r.waitMu.Unlock()
 		return pos, ctx.Err()
+	}
+}
+
+// AwaitUsers implements Reader. While this process projects the Users
+// rows it is AwaitPosition, which learns each checkpoint at once. A
+// replica that does not (one of role api, a standby) learns them only as
+// they are saved, every CheckpointSaveEvery (250 ms on FerretDB); the
+// organization's stamp, though, is written with its rows at every flush
+// (every 25 ms under load), after them. A stamp at or past token means
+// every event up to it was applied to the organization's rows (the
+// projection applies events in order and flushes in order), so the wait
+// ends at the first of the two to pass token. An organization whose rows
+// the write left alone (a repeated invitation) has no stamp to pass it:
+// its wait ends with the checkpoint. Each waiting request looks every
+// PositionTTL; the looks share the state read and the stamp read
+// (freshReads) with every other reader.
+func (r *MongoReader) AwaitUsers(ctx context.Context, org domain.OrgID, token uint64) (uint64, error) {
+	i := slices.Index(r.opts.Projections, UsersBase)
+	if i < 0 || org == "" {
+		return r.AwaitPosition(ctx, token, UsersBase)
+	}
+	st, err := r.state(ctx)
+	if err != nil {
+		return 0, err
+	}
+	pos, here := st.reached(r.checkpoints, i)
+	if pos >= token || here {
+		return r.AwaitPosition(ctx, token, UsersBase)
+	}
+	for {
+		if version := st.actives[UsersBase]; version > 0 {
+			stamp, err := r.readStamp(ctx, version, org)
+			if err != nil {
+				return pos, err
+			}
+			if stamp.Position > 0 && uint64(stamp.Position) >= token {
+				return uint64(stamp.Position), nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return pos, ctx.Err()
+		case <-time.After(r.opts.PositionTTL):
+		}
+		if st, err = r.state(ctx); err != nil {
+			return pos, err
+		}
+		if pos, _ = st.reached(r.checkpoints, i); pos >= token {
+			return pos, nil
+		}
 	}
 }
 

@@ -255,6 +255,11 @@ type Reader interface {
 	// with the position; when ctx ends first, with the last position seen
 	// and ctx's error; and with the error of a failed position read.
 	AwaitPosition(ctx context.Context, token uint64, models ...string) (uint64, error)
+	// AwaitUsers returns when the Users rows of org show every event up
+	// to token: at AwaitPosition(ctx, token, UsersBase) at the latest,
+	// sooner where the organization's own rows say so. It returns as
+	// AwaitPosition does.
+	AwaitUsers(ctx context.Context, org domain.OrgID, token uint64) (uint64, error)
 }
 
 func (i Invitation) atPosition() int64 { return i.Position }

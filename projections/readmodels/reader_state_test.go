@@ -341,3 +341,78 @@ func TestReaderAwaitPositionOfSomeReadModels(t *testing.T) {
 	checkpoints.Announce(invitations, 900)
 	woke("waiter for all (800, the lower of the two)", all)
 }
+
+// A reader in a process that does not project the Users rows sees a
+// write in an organization's rows from the organization's stamp, written
+// with them, before the checkpoint another replica saves later; an
+// organization whose stamp has not passed the token waits for the
+// checkpoint. A reader in the projecting process waits for its own
+// checkpoints and reads no stamp.
+func TestReaderAwaitUsersOfAnOrganization(t *testing.T) {
+	ctx := testContext(t)
+	db := srv.DB(t)
+	versions := mongodb.NewVersions(db, time.Now)
+	if err := versions.Switch(ctx, UsersBase, 1); err != nil {
+		t.Fatal(err)
+	}
+	name := projections.CheckpointName(UsersBase, UsersBase, 1)
+	other := mongodb.NewCheckpointStore(db) // the projecting replica's
+	if err := other.Save(ctx, name, 100); err != nil {
+		t.Fatal(err)
+	}
+	const written, quiet = domain.OrgID("org-written"), domain.OrgID("org-quiet")
+	stamps := mongodb.Collection(db, UsersBase+lookupSuffix, 1)
+	for org, pos := range map[domain.OrgID]int64{written: 500, quiet: 90} {
+		if _, err := stamps.InsertOne(ctx, ref{ID: orgKey(org), Position: pos}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := NewReader(db, ReaderOptions{Projections: []string{UsersBase}})
+	short := func() context.Context {
+		c, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		t.Cleanup(cancel)
+		return c
+	}
+
+	if pos, err := r.AwaitUsers(short(), written, 400); err != nil || pos != 500 {
+		t.Errorf("the organization's stamp passed the token: %d, %v; want 500 at once", pos, err)
+	}
+	if pos, err := r.AwaitUsers(short(), quiet, 400); !errors.Is(err, context.DeadlineExceeded) || pos != 100 {
+		t.Errorf("neither stamp nor checkpoint passed the token: %d, %v; want 100 and the deadline", pos, err)
+	}
+	if pos, err := r.AwaitUsers(short(), quiet, 100); err != nil || pos != 100 {
+		t.Errorf("the checkpoint passed the token: %d, %v", pos, err)
+	}
+	// The checkpoint passes the token while the request waits.
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.AwaitUsers(ctx, quiet, 600)
+		done <- err
+	}()
+	time.Sleep(30 * time.Millisecond)
+	if err := other.Save(ctx, name, 650); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("wait for the checkpoint: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the wait did not end when the checkpoint passed the token")
+	}
+
+	// The projecting process: its own announcements count, no stamp read.
+	local := mongodb.NewCheckpointStore(db)
+	local.Announce(name, 700)
+	lr := NewReader(db, ReaderOptions{Projections: []string{UsersBase}, Checkpoints: local})
+	if pos, err := lr.AwaitUsers(short(), written, 690); err != nil || pos != 700 {
+		t.Errorf("in the projecting process: %d, %v; want 700", pos, err)
+	}
+	if _, err := lr.AwaitUsers(short(), written, 800); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("in the projecting process, a token ahead of its checkpoint: %v", err)
+	}
+	if n := lr.stampReads.Load(); n != 0 {
+		t.Errorf("the projecting process read the org stamp %d times", n)
+	}
+}

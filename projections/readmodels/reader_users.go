@@ -318,22 +318,11 @@ func (r *MongoReader) orgRows(ctx context.Context, version int, org domain.OrgID
 	if live := r.cache.current(key, r.opts.LocalStateTTL); live != nil {
 		return live, nil // what the stamp read would find (rowCache.current)
 	}
-	// Concurrent readers of the organization share the stamp read, each
-	// one begun after it asked (freshReads): under load that is one read
-	// of the stamp at a time instead of one per page.
-	stamps := mongodb.Collection(r.db, UsersBase+lookupSuffix, version)
-	stamp, err := r.stamps.read(ctx, key, func(ctx context.Context) (ref, error) {
-		var stamp ref
-		r.stampReads.Add(1)
-		err := stamps.FindOne(ctx, bson.D{{Key: "_id", Value: orgKey(org)}}).Decode(&stamp)
-		if err != nil && !isNoDocuments(err) {
-			return ref{}, readErr("org stamp", err)
-		}
-		return stamp, nil
-	})
+	stamp, err := r.readStamp(ctx, version, org)
 	if err != nil {
 		return nil, err
 	}
+	stamps := mongodb.Collection(r.db, UsersBase+lookupSuffix, version)
 	if stamp.Position == 0 {
 		return noRows, nil // no row ever
 	}
@@ -371,6 +360,24 @@ func (r *MongoReader) orgRows(ctx context.Context, version int, org domain.OrgID
 			}
 			return recent, nil
 		},
+	})
+}
+
+// readStamp reads the org stamp of org in version. Concurrent readers of
+// the organization share the read, each one begun after it asked
+// (freshReads): under load that is one read of the stamp at a time
+// instead of one per page.
+func (r *MongoReader) readStamp(ctx context.Context, version int, org domain.OrgID) (ref, error) {
+	key := mongodb.CollectionName(UsersBase, version) + "/" + string(org)
+	stamps := mongodb.Collection(r.db, UsersBase+lookupSuffix, version)
+	return r.stamps.read(ctx, key, func(ctx context.Context) (ref, error) {
+		var stamp ref
+		r.stampReads.Add(1)
+		err := stamps.FindOne(ctx, bson.D{{Key: "_id", Value: orgKey(org)}}).Decode(&stamp)
+		if err != nil && !isNoDocuments(err) {
+			return ref{}, readErr("org stamp", err)
+		}
+		return stamp, nil
 	})
 }
 
