@@ -75,14 +75,9 @@ type childSpec struct {
 	nice int
 }
 
-// startChild runs `binary serve` with env added to the harness's own
-// environment minus every PORTAL_* variable (a developer's settings must
-// not leak into the measured portal), and waits for the HTTP listener.
-func startChild(ctx context.Context, binary string, env map[string]string, logTo io.Writer) (*child, error) {
-	return startProcess(ctx, childSpec{binary: binary, args: []string{"serve"}, ready: readyServe, env: env, logTo: logTo})
-}
-
-// startProcess runs spec's child and waits for its ready line.
+// startProcess runs spec's child with spec.env added to the harness's
+// own environment minus every PORTAL_* variable (a developer's settings
+// must not leak into the measured portal), and waits for its ready line.
 func startProcess(ctx context.Context, spec childSpec) (*child, error) {
 	cmd := exec.Command(spec.binary, spec.args...)
 	for _, kv := range os.Environ() {

@@ -114,7 +114,7 @@ type Options struct {
 	RebuildProjection string
 
 	// Topology is how the harness runs the product it starts:
-	// TopologyOne (one process, the default) or TopologySplit.
+	// TopologyOne (one process; also when empty) or TopologySplit.
 	Topology string
 	// BackgroundNice is the nice value of the background processes of a
 	// split run (0–19).
@@ -227,7 +227,7 @@ func (o Options) validate() error {
 		bad("--cpuprofile-stage %q: want one of %s", o.CPUProfileStage, strings.Join(profiledStages, ", "))
 	}
 	switch {
-	case o.Topology != TopologyOne && o.Topology != TopologySplit:
+	case o.Topology != "" && o.Topology != TopologyOne && o.Topology != TopologySplit:
 		bad("--topology %q: want %s or %s", o.Topology, TopologyOne, TopologySplit)
 	case o.Topology == TopologySplit && o.URL != "":
 		bad("--topology %s starts its own processes; with --url, start the split yourself (BENCHMARKS.md) and give --pid of the replica measured", TopologySplit)
