@@ -24,13 +24,22 @@ func (r *MongoReader) AwaitPosition(ctx context.Context, token uint64, models ..
 	if err != nil || pos >= token {
 		return pos, err
 	}
-	idx := r.covered(models)
+	return r.await(ctx, token, pos, r.covered(models), "")
+}
+
+// await queues a request for the poller until the read models idx have
+// passed token, or, with org, until org's stamp has; pos is the position
+// the caller saw, returned when ctx ends first.
+func (r *MongoReader) await(ctx context.Context, token, pos uint64, idx []int, org domain.OrgID) (uint64, error) {
 	w := &posWaiter{token: token, done: make(chan struct{}), index: -1}
 	r.waitMu.Lock()
 	key := waitGroupKey(idx)
+	if org != "" {
+		key += "org:" + string(org)
+	}
 	g := r.waiters[key]
 	if g == nil {
-		g = &waitGroup{idx: idx}
+		g = &waitGroup{idx: idx, org: org}
 		r.waiters[key] = g
 	}
 	heap.Push(&g.waiters, w)
@@ -62,9 +71,8 @@ func (r *MongoReader) AwaitPosition(ctx context.Context, token uint64, models ..
 // projection applies events in order and flushes in order), so the wait
 // ends at the first of the two to pass token. An organization whose rows
 // the write left alone (a repeated invitation) has no stamp to pass it:
-// its wait ends with the checkpoint. Each waiting request looks every
-// PositionTTL; the looks share the state read and the stamp read
-// (freshReads) with every other reader.
+// its wait ends with the checkpoint. The requests waiting for one
+// organization share the poller's one stamp read per PositionTTL.
 func (r *MongoReader) AwaitUsers(ctx context.Context, org domain.OrgID, token uint64) (uint64, error) {
 	i := slices.Index(r.opts.Projections, UsersBase)
 	if i < 0 || org == "" {
@@ -78,34 +86,16 @@ func (r *MongoReader) AwaitUsers(ctx context.Context, org domain.OrgID, token ui
 	if pos >= token || here {
 		return r.AwaitPosition(ctx, token, UsersBase)
 	}
-	for {
-		if version := st.actives[UsersBase]; version > 0 {
-			stamp, err := r.readStamp(ctx, version, org)
-			if err != nil {
-				return pos, err
-			}
-			if stamp.Position > 0 && uint64(stamp.Position) >= token {
-				return uint64(stamp.Position), nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return pos, ctx.Err()
-		case <-time.After(r.opts.PositionTTL):
-		}
-		if st, err = r.state(ctx); err != nil {
-			return pos, err
-		}
-		if pos, _ = st.reached(r.checkpoints, i); pos >= token {
-			return pos, nil
-		}
-	}
+	return r.await(ctx, token, pos, r.covered([]string{UsersBase}), org)
 }
 
 // waitGroup is the requests waiting for the same read models (idx, as
 // covered returns them), by token.
 type waitGroup struct {
-	idx     []int
+	idx []int
+	// org, when set, is the organization whose Users rows the requests
+	// read (AwaitUsers): its stamp counts as well as the checkpoints.
+	org     domain.OrgID
 	waiters posWaiters
 }
 
@@ -129,11 +119,12 @@ func (r *MongoReader) pollForWaiters() {
 	for {
 		moved := r.checkpoints.Changed()         // before the state: no move falls between
 		st, err := r.state(context.Background()) // bounded by positionReadTimeout
+		stamps := r.stampsOfWaiters(st, err)
 		r.waitMu.Lock()
 		for key, g := range r.waiters {
 			var pos uint64
 			if err == nil {
-				pos = st.lowest(r.checkpoints, g.idx)
+				pos = max(st.lowest(r.checkpoints, g.idx), stamps[g.org])
 			}
 			for g.waiters.Len() > 0 && (err != nil || g.waiters[0].token <= pos) {
 				w := heap.Pop(&g.waiters).(*posWaiter)
@@ -155,6 +146,36 @@ func (r *MongoReader) pollForWaiters() {
 		case <-moved:
 		}
 	}
+}
+
+// stampsOfWaiters reads the org stamp of every organization requests
+// wait for (AwaitUsers), in the active Users version of st. A stamp that
+// cannot be read counts as 0: those requests wait for the checkpoint.
+func (r *MongoReader) stampsOfWaiters(st readerState, stErr error) map[domain.OrgID]uint64 {
+	version := st.actives[UsersBase]
+	if stErr != nil || version == 0 {
+		return nil
+	}
+	r.waitMu.Lock()
+	var orgs []domain.OrgID
+	for _, g := range r.waiters {
+		if g.org != "" && g.waiters.Len() > 0 {
+			orgs = append(orgs, g.org)
+		}
+	}
+	r.waitMu.Unlock()
+	if len(orgs) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), positionReadTimeout)
+	defer cancel()
+	stamps := make(map[domain.OrgID]uint64, len(orgs))
+	for _, org := range orgs {
+		if stamp, err := r.readStamp(ctx, version, org); err == nil && stamp.Position > 0 {
+			stamps[org] = uint64(stamp.Position)
+		}
+	}
+	return stamps
 }
 
 // posWaiter is a request waiting for the position to reach token.

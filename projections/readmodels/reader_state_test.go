@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/bson"
+
 	"github.com/orgportal/onboarding/adapters/mongodb"
 	"github.com/orgportal/onboarding/domain"
 	"github.com/orgportal/onboarding/projections"
@@ -400,6 +402,27 @@ func TestReaderAwaitUsersOfAnOrganization(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the wait did not end when the checkpoint passed the token")
+	}
+
+	// Requests waiting for one organization share the poller's stamp
+	// reads: about one per PositionTTL (10 ms), not one per request.
+	reads0 := r.stampReads.Load()
+	const n = 40
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			if pos, err := r.AwaitUsers(ctx, written, 900); err != nil || pos < 900 {
+				t.Errorf("a waiter woke at %d, %v; want the stamp at 900", pos, err)
+			}
+		})
+	}
+	time.Sleep(100 * time.Millisecond)
+	if _, err := stamps.UpdateOne(ctx, bson.D{{Key: "_id", Value: orgKey(written)}}, bson.D{{Key: "$set", Value: bson.D{{Key: "position", Value: int64(900)}}}}); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if reads := r.stampReads.Load() - reads0; reads > 30 {
+		t.Errorf("%d stamp reads while %d requests waited about 100 ms", reads, n)
 	}
 
 	// The projecting process: its own announcements count, no stamp read.
