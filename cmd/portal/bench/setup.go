@@ -102,20 +102,27 @@ func (r *runner) startSplit(ctx context.Context, undo *[]func()) error {
 	if mongo.mongoURL == "" {
 		return errors.New("portal mongo logged no url")
 	}
-	esListen, err := freeLoopbackAddr()
-	if err != nil {
-		return fmt.Errorf("a port for the event store: %w", err)
-	}
 	shared := r.servingEnv()
 	shared["PORTAL_MONGO_URL"] = mongo.mongoURL
 	shared["PORTAL_TOKEN_KEYS"] = randomHex(32) // both replicas check the sessions the api replica signs
 	env := maps.Clone(shared)
-	maps.Copy(env, map[string]string{
-		"PORTAL_ROLE": "api", "PORTAL_DATA_DIR": filepath.Join(dir, "api"), "PORTAL_EVENTSTORE_LISTEN": esListen,
-	})
-	api, err := r.start(ctx, undo, "the replica of role api", childSpec{args: []string{"serve"}, ready: readyServe, env: env}, r.o.ChildLog)
-	if err != nil {
-		return err
+	maps.Copy(env, map[string]string{"PORTAL_ROLE": "api", "PORTAL_DATA_DIR": filepath.Join(dir, "api")})
+	var api *child
+	// The event store's port must be fixed for the other replica, so it is
+	// picked free before the replica binds it; another process may take it
+	// in between, and then a new one is picked.
+	for attempt := 1; ; attempt++ {
+		if env["PORTAL_EVENTSTORE_LISTEN"], err = freeLoopbackAddr(); err != nil {
+			return fmt.Errorf("a port for the event store: %w", err)
+		}
+		api, err = r.start(ctx, undo, "the replica of role api", childSpec{args: []string{"serve"}, ready: readyServe, env: env}, r.o.ChildLog)
+		if err == nil {
+			break
+		}
+		if attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			return err
+		}
+		r.logf("the event store's port %s was taken meanwhile; trying another", env["PORTAL_EVENTSTORE_LISTEN"])
 	}
 	env = shared
 	for _, k := range []string{"PORTAL_PPROF_ADDR", "PORTAL_BOOTSTRAP_ORG", "PORTAL_BOOTSTRAP_EMAIL", "PORTAL_BOOTSTRAP_PASSWORD"} {
