@@ -49,10 +49,10 @@ type Target struct {
 	// role api, or a standby) leaves the background work to another
 	// process, which the settle wait after each stage does not watch.
 	Projects *bool `json:"projects,omitempty"`
-	// Topology is TopologyOne or TopologySplit (a run that started the
-	// product) or TopologyOne for a portal given by URL, whatever runs
-	// beside it. In a split run the target is the replica of role api
-	// and Background lists the other processes.
+	// Topology is how the harness started the product: TopologyOne or
+	// TopologySplit. A portal given by URL counts as TopologyOne whatever
+	// runs beside it (Projects tells more). In a split run the target is
+	// the replica of role api and Background lists the other processes.
 	Topology         string              `json:"topology"`
 	Background       []BackgroundProcess `json:"background,omitempty"`
 	BackgroundNice   int                 `json:"backgroundNice,omitempty"`

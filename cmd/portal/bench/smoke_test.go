@@ -91,18 +91,24 @@ func runSmoke(t *testing.T, o bench.Options) (bench.Results, bytes.Buffer, []byt
 	return res, table, raw
 }
 
-func TestSmokeProfile(t *testing.T) {
+// smokeOptions is the smoke profile against the built binary, its files
+// (results, the child's log) in a directory of the test's.
+func smokeOptions(t *testing.T) (bench.Options, string) {
+	t.Helper()
 	bin := portalBinary(t)
 	dir := t.TempDir()
 	o, err := bench.ProfileOptions(bench.ProfileSmoke)
 	if err != nil {
 		t.Fatal(err)
 	}
-	o.Binary = bin
-	o.WorkDir = dir
-	o.Out = filepath.Join(dir, "results.json")
-	o.CPUProfile = filepath.Join(dir, "cpu.pprof")
+	o.Binary, o.WorkDir, o.Out = bin, dir, filepath.Join(dir, "results.json")
 	o.ChildLog = filepath.Join(dir, "portal.log")
+	return o, dir
+}
+
+func TestSmokeProfile(t *testing.T) {
+	o, dir := smokeOptions(t)
+	o.CPUProfile = filepath.Join(dir, "cpu.pprof")
 	res, table, raw := runSmoke(t, o)
 	if res.Version != bench.ResultsVersion || res.Profile != bench.ProfileSmoke || res.Target.Mode != "child" {
 		t.Errorf("header: version %d profile %q mode %q", res.Version, res.Profile, res.Target.Mode)
@@ -203,14 +209,7 @@ func TestSmokeProfile(t *testing.T) {
 // loads when asked, charges the stages their CPU too, asks the replica of
 // role all for the rebuild, and leaves no process behind.
 func TestSmokeSplit(t *testing.T) {
-	bin := portalBinary(t)
-	dir := t.TempDir()
-	o, err := bench.ProfileOptions(bench.ProfileSmoke)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.Binary, o.WorkDir, o.Out = bin, dir, filepath.Join(dir, "results.json")
-	o.ChildLog = filepath.Join(dir, "portal.log")
+	o, _ := smokeOptions(t)
 	o.Topology, o.PauseBackground, o.BackgroundNice = bench.TopologySplit, true, 10
 	o.Stages = []string{bench.StageRawAppend, bench.StageRawMongo, bench.StageInvite1, bench.StageLag, bench.StageRebuild}
 	res, table, _ := runSmoke(t, o)
