@@ -134,7 +134,7 @@ func (h *Handlers) AcceptInvitation(ctx context.Context, req Request, in AcceptI
 				}
 				if !abandoned {
 					// A concurrent accept of this invitation won.
-					return nil, domain.Gone(domain.CodeInvitationUsed, "this invitation has already been accepted; sign in instead, or ask for a new invitation")
+					return nil, errInvitationUsed()
 				}
 				user, adopted = s.UserID, true
 				return nil, nil
@@ -170,7 +170,35 @@ func (h *Handlers) AcceptInvitation(ctx context.Context, req Request, in AcceptI
 	if err != nil {
 		return JoinResult{}, err
 	}
+	if err := h.confirmOwnPassword(ctx, user, hash, in.Password); err != nil {
+		return JoinResult{}, err
+	}
 	return JoinResult{UserID: user, OrgID: inv.OrgID, Position: pos}, nil
+}
+
+// confirmOwnPassword makes sure an accept answers success only when the
+// account it joined signs in with the password this request chose. The
+// account is created once; an accept whose join found it already created
+// (a resume that ran while the original accept was still writing, slower
+// than the grace) would otherwise answer 201 with somebody else's
+// password in force. The same password repeated is a plain retry and
+// succeeds.
+func (h *Handlers) confirmOwnPassword(ctx context.Context, user domain.UserID, hash, password string) error {
+	account, _, err := load(ctx, h.store, domain.UserStream(user), domain.EvolveAccount)
+	if err != nil {
+		return err
+	}
+	if account.PasswordHash == hash {
+		return nil
+	}
+	if ok, err := h.passwords.Verify(account.PasswordHash, password); err == nil && ok {
+		return nil
+	}
+	return errInvitationUsed()
+}
+
+func errInvitationUsed() error {
+	return domain.Gone(domain.CodeInvitationUsed, "this invitation has already been accepted; sign in instead, or ask for a new invitation")
 }
 
 // reservationAbandoned tells whether the address's reservation, made by an
@@ -202,18 +230,19 @@ func (h *Handlers) invitedMember(inv domain.InvitationState, user domain.UserID,
 // resumeAccept finishes an acceptance that was recorded but whose later
 // steps failed (the store became unreachable part-way): the token holder
 // repeats the request and the missing account or roster entry is written.
-// A complete acceptance answers invitation_already_accepted.
+// A complete acceptance answers invitation_already_accepted, and so does
+// one that completes while this request waits: an acceptance in flight
+// (a concurrent accept that marked the invitation a moment ago and is
+// writing the account) is given the same grace as an abandoned
+// reservation before it counts as failed, so concurrent accepts make one
+// success, not one per request that read the invitation late.
 func (h *Handlers) resumeAccept(ctx context.Context, req Request, inv domain.InvitationState, email domain.Email, name, password string, used error) (JoinResult, error) {
 	user := inv.AcceptedBy
-	account, _, err := load(ctx, h.store, domain.UserStream(user), domain.EvolveAccount)
+	complete, err := h.awaitJoin(ctx, inv.OrgID, user)
 	if err != nil {
 		return JoinResult{}, err
 	}
-	org, _, err := load(ctx, h.store, domain.OrganizationStream(inv.OrgID), domain.EvolveOrganization)
-	if err != nil {
-		return JoinResult{}, err
-	}
-	if _, member := org.Member(user); account.Exists() && member {
+	if complete {
 		return JoinResult{}, used
 	}
 	hash, err := h.passwords.Hash(password)
@@ -229,5 +258,27 @@ func (h *Handlers) resumeAccept(ctx context.Context, req Request, inv domain.Inv
 	if err != nil {
 		return JoinResult{}, err
 	}
+	if err := h.confirmOwnPassword(ctx, user, hash, password); err != nil {
+		return JoinResult{}, err
+	}
 	return JoinResult{UserID: user, OrgID: inv.OrgID, Position: pos}, nil
+}
+
+// awaitJoin reads user's account and org's roster until both show the
+// join complete (true), for the in-flight grace (awaitInFlight); a join
+// still incomplete after it answers false: it was abandoned part-way.
+func (h *Handlers) awaitJoin(ctx context.Context, org domain.OrgID, user domain.UserID) (bool, error) {
+	return awaitInFlight(ctx, false, func() (bool, bool, error) {
+		account, _, err := load(ctx, h.store, domain.UserStream(user), domain.EvolveAccount)
+		if err != nil {
+			return false, false, err
+		}
+		state, _, err := load(ctx, h.store, domain.OrganizationStream(org), domain.EvolveOrganization)
+		if err != nil {
+			return false, false, err
+		}
+		_, member := state.Member(user)
+		complete := account.Exists() && member
+		return complete, complete, nil
+	})
 }

@@ -40,10 +40,16 @@ func (s *dyingAfter) Append(ctx context.Context, stream domain.StreamName, expec
 func (e *env) dyingAfter(c domain.Category) (*commands.Handlers, *dyingAfter) {
 	e.t.Helper()
 	store := &dyingAfter{EventStore: sharedStore, category: string(c)}
+	return e.handlersOn(store), store
+}
+
+// handlersOn returns command handlers like e.h's that use store.
+func (e *env) handlersOn(store commands.EventStore) *commands.Handlers {
+	e.t.Helper()
 	h, err := commands.New(commands.Deps{Store: store, Clock: e.clock.Now, Tokens: e.signers,
 		Passwords: commandstest.Hasher(e.t), Config: commands.Config{PublicURL: publicURL}})
 	e.must(err)
-	return h, store
+	return h
 }
 
 // The crash test of the whole portal (cmd/portal TestE2ECrashConsistency)
@@ -196,5 +202,102 @@ func TestVerifyLosingTheRosterRaceCanBeRepeated(t *testing.T) {
 	}
 	if _, ok := e.orgState().Member(res.UserID); !ok {
 		t.Fatal("the repeated verification made no member")
+	}
+}
+
+// stallingAfter lets appends through until the first one to a stream of
+// one category has succeeded; the next append waits until release is
+// closed, as if the process were descheduled right after that append.
+type stallingAfter struct {
+	commands.EventStore
+	category string
+	stalled  atomic.Bool
+	arrive   sync.Once
+	arrived  chan struct{} // closed when the stalled append arrives
+	release  chan struct{}
+}
+
+func (s *stallingAfter) Append(ctx context.Context, stream domain.StreamName, expected commands.Revision, meta commands.Metadata, events ...domain.Event) (commands.Position, error) {
+	if s.stalled.Load() {
+		s.arrive.Do(func() { close(s.arrived) })
+		<-s.release
+	}
+	pos, err := s.EventStore.Append(ctx, stream, expected, meta, events...)
+	if err == nil && strings.HasPrefix(string(stream), s.category+"-") {
+		s.stalled.Store(true)
+	}
+	return pos, err
+}
+
+func (e *env) stallingAfter(c domain.Category) (*commands.Handlers, *stallingAfter) {
+	e.t.Helper()
+	store := &stallingAfter{EventStore: sharedStore, category: string(c), arrived: make(chan struct{}), release: make(chan struct{})}
+	return e.handlersOn(store), store
+}
+
+type acceptResult struct {
+	res commands.JoinResult
+	err error
+}
+
+func (e *env) acceptAsync(h *commands.Handlers, token, password string) <-chan acceptResult {
+	done := make(chan acceptResult, 1)
+	go func() {
+		res, err := h.AcceptInvitation(e.ctx, commands.Request{}, commands.AcceptInput{Token: token, Name: "Quinn", Password: password})
+		done <- acceptResult{res, err}
+	}()
+	return done
+}
+
+// CI found this: an accept that read the invitation just after a
+// concurrent accept marked it, while that one was still writing the
+// account, took the resume path meant for interrupted accepts and
+// answered 201 as well (twenty concurrent accepts over HTTP, twenty
+// successes). A late reader now waits for the accept in flight and is
+// told invitation_already_accepted.
+func TestAcceptWhileAnotherIsWritingTheAccountIsRefused(t *testing.T) {
+	e := newEnv(t)
+	id := e.invite(e.addr("quinn"), "")
+	token := e.invitationToken(id)
+	stalled, store := e.stallingAfter(domain.CategoryInvitation)
+	first := e.acceptAsync(stalled, token, goodPassword)
+	<-store.arrived // the invitation is accepted; the account is not written yet
+
+	second := e.acceptAsync(e.h, token, "a different passphrase entirely")
+	close(store.release)
+	won, lost := <-first, <-second
+	if won.err != nil {
+		t.Fatalf("the first accept: %v", won.err)
+	}
+	wantErr(t, lost.err, domain.KindGone, domain.CodeInvitationUsed)
+	if _, err := e.signIn(e.addr("quinn"), goodPassword); err != nil {
+		t.Fatalf("the first accept's password does not sign in: %v", err)
+	}
+}
+
+// An accept stalled for longer than the grace counts as interrupted: the
+// token holder's repeat takes over and succeeds with its own password.
+// When the stalled accept wakes up it finds the account made and must not
+// answer 201 as well, since its password is not the one in force.
+func TestAcceptStalledPastTheGraceLosesToTheResume(t *testing.T) {
+	e := newEnv(t)
+	id := e.invite(e.addr("quinn"), "")
+	token := e.invitationToken(id)
+	stalled, store := e.stallingAfter(domain.CategoryInvitation)
+	first := e.acceptAsync(stalled, token, goodPassword)
+	<-store.arrived
+
+	const resumed = "a different passphrase entirely"
+	second := <-e.acceptAsync(e.h, token, resumed)
+	if second.err != nil {
+		t.Fatalf("the resuming accept: %v", second.err)
+	}
+	close(store.release)
+	wantErr(t, (<-first).err, domain.KindGone, domain.CodeInvitationUsed)
+	if _, err := e.signIn(e.addr("quinn"), resumed); err != nil {
+		t.Fatalf("the resuming accept's password does not sign in: %v", err)
+	}
+	if m, ok := e.orgState().MemberByEmail(domain.MustParseEmail(e.addr("quinn"))); !ok || m.UserID != second.res.UserID {
+		t.Fatalf("member %+v %v, want user %s", m, ok, second.res.UserID)
 	}
 }

@@ -180,20 +180,35 @@ func (h *Handlers) holdEnded(ctx context.Context, id domain.InvitationID) (bool,
 }
 
 // awaitInvitation reads invitation id until settled says its state
-// answers the question (and what the answer is), for about a second
-// (inFlightHoldPolls × inFlightHoldPollDelay); a state that never settles
-// answers true: the write it waited for was abandoned.
+// answers the question (and what the answer is), for the in-flight grace
+// (awaitInFlight); a state that never settles answers true: the write it
+// waited for was abandoned.
 func (h *Handlers) awaitInvitation(ctx context.Context, id domain.InvitationID, settled func(domain.InvitationState) (bool, bool)) (bool, error) {
-	for poll := 0; ; poll++ {
+	return awaitInFlight(ctx, true, func() (bool, bool, error) {
 		inv, _, err := load(ctx, h.store, domain.InvitationStream(id), domain.EvolveInvitation)
+		if err != nil {
+			return false, false, err
+		}
+		done, answer := settled(inv)
+		return done, answer, nil
+	})
+}
+
+// awaitInFlight gives a write another request may still be making about a
+// second (inFlightHoldPolls × inFlightHoldPollDelay) to show: it calls
+// read until read says the state settled, and answers what read answered
+// then, or abandoned if it never did.
+func awaitInFlight(ctx context.Context, abandoned bool, read func() (settled, answer bool, err error)) (bool, error) {
+	for poll := 0; ; poll++ {
+		done, answer, err := read()
 		if err != nil {
 			return false, err
 		}
-		if done, answer := settled(inv); done {
+		if done {
 			return answer, nil
 		}
 		if poll == inFlightHoldPolls {
-			return true, nil
+			return abandoned, nil
 		}
 		select {
 		case <-time.After(inFlightHoldPollDelay):
