@@ -15,7 +15,6 @@ package esdbserver_test
 //     that benchmark, so that the profile is the store's only).
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -27,8 +26,6 @@ import (
 	"runtime"
 	"runtime/debug"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -43,6 +40,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/orgportal/onboarding/adapters/esdbserver"
+	"github.com/orgportal/onboarding/adapters/hostinfo"
 )
 
 // benchPayload is the data of every benchmark event: a small JSON document
@@ -578,7 +576,7 @@ func benchDataDir(b *testing.B) string {
 		dir, err = os.MkdirTemp(base, "esdb-bench-")
 	default:
 		dir = b.TempDir()
-		if fs := benchFSType(dir); fs == "tmpfs" || fs == "ramfs" {
+		if fs := hostinfo.FSType(dir); fs == "tmpfs" || fs == "ramfs" {
 			dir, err = os.MkdirTemp(".", ".bench-")
 		} else {
 			benchFSOnce.Do(func() { b.Logf("data directories on %s (%s)", fs, dir) })
@@ -589,64 +587,18 @@ func benchDataDir(b *testing.B) string {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = os.RemoveAll(dir) })
-	benchFSOnce.Do(func() { b.Logf("data directories on %s (%s)", benchFSType(dir), dir) })
+	benchFSOnce.Do(func() { b.Logf("data directories on %s (%s)", hostinfo.FSType(dir), dir) })
 	return dir
 }
 
-// benchFSType names the filesystem dir is on, from /proc/self/mounts (the
-// longest mount point that contains dir); "unknown" elsewhere.
-func benchFSType(dir string) string {
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return "unknown"
-	}
-	if real, err := filepath.EvalSymlinks(abs); err == nil {
-		abs = real
-	}
-	f, err := os.Open("/proc/self/mounts")
-	if err != nil {
-		return "unknown"
-	}
-	defer f.Close()
-	best, typ := -1, "unknown"
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 3 {
-			continue
-		}
-		mp := fields[1]
-		inside := abs == mp || strings.HasPrefix(abs, strings.TrimSuffix(mp, "/")+"/")
-		if inside && len(mp) > best {
-			best, typ = len(mp), fields[2]
-		}
-	}
-	return typ
-}
-
-// benchRSS returns VmRSS and VmHWM (peak) of this process in MB (MiB), from
-// /proc/self/status; zeros where that file does not exist.
+// benchRSS returns VmRSS and VmHWM (peak) of this process in MiB; zeros
+// where /proc cannot be read.
 func benchRSS() (rss, hwm float64) {
-	data, err := os.ReadFile("/proc/self/status")
+	r, h, err := hostinfo.Memory(0)
 	if err != nil {
 		return 0, 0
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		key, val, ok := strings.Cut(line, ":")
-		if !ok || (key != "VmRSS" && key != "VmHWM") {
-			continue
-		}
-		kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(val), " kB"), 64)
-		if err != nil {
-			continue
-		}
-		if key == "VmRSS" {
-			rss = kb / 1024
-		} else {
-			hwm = kb / 1024
-		}
-	}
-	return rss, hwm
+	return float64(r) / 1024, float64(h) / 1024
 }
 
 // benchReportPeakRSS reports the process's peak RSS so far (all benchmarks

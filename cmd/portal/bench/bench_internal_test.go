@@ -35,14 +35,6 @@ func TestPercentileNearestRank(t *testing.T) {
 }
 
 func TestParseProc(t *testing.T) {
-	status := []byte("Name:\tportal\nVmHWM:\t  204800 kB\nVmRSS:\t  102400 kB\nThreads:\t12\n")
-	rss, hwm, err := parseStatus(status)
-	if err != nil || rss != 102400 || hwm != 204800 {
-		t.Errorf("status: rss %d hwm %d err %v", rss, hwm, err)
-	}
-	if _, _, err := parseStatus([]byte("Name:\tzombie\n")); err == nil {
-		t.Error("status without VmRSS: no error")
-	}
 	// A command name with spaces and parentheses must not shift the fields.
 	stat := []byte("4242 (por tal) (x)) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 9 0 12345 0 0")
 	cpu, err := parseStatCPU(stat)

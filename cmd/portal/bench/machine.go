@@ -3,7 +3,6 @@ package bench
 import (
 	"bufio"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -86,36 +85,4 @@ func procField(path, key string) string {
 		}
 	}
 	return ""
-}
-
-// fsType names the filesystem dir is on (the longest mount point of
-// /proc/self/mounts containing it): fsync on tmpfs costs nothing, so the
-// disk baselines are only meaningful on a real one.
-func fsType(dir string) string {
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return "unknown"
-	}
-	if real, err := filepath.EvalSymlinks(abs); err == nil {
-		abs = real
-	}
-	f, err := os.Open("/proc/self/mounts")
-	if err != nil {
-		return "unknown"
-	}
-	defer f.Close()
-	best, typ := -1, "unknown"
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 3 {
-			continue
-		}
-		mp := fields[1]
-		inside := abs == mp || strings.HasPrefix(abs, strings.TrimSuffix(mp, "/")+"/")
-		if inside && len(mp) > best {
-			best, typ = len(mp), fields[2]
-		}
-	}
-	return typ
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/orgportal/onboarding/adapters/hostinfo"
 )
 
 // clockTicksPerSecond is USER_HZ, the unit of utime and stime in
@@ -35,38 +37,13 @@ func readProc(pid int) (procSample, error) {
 		return procSample{}, err
 	}
 	var s procSample
-	if s.RSSKiB, s.HWMKiB, err = parseStatus(status); err != nil {
+	if s.RSSKiB, s.HWMKiB, err = hostinfo.ParseStatus(status); err != nil {
 		return procSample{}, err
 	}
 	if s.CPUSeconds, err = parseStatCPU(stat); err != nil {
 		return procSample{}, err
 	}
 	return s, nil
-}
-
-// parseStatus returns VmRSS and VmHWM in KiB.
-func parseStatus(status []byte) (rss, hwm int64, err error) {
-	found := 0
-	for line := range strings.SplitSeq(string(status), "\n") {
-		key, val, ok := strings.Cut(line, ":")
-		if !ok || (key != "VmRSS" && key != "VmHWM") {
-			continue
-		}
-		n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(val), " kB"), 10, 64)
-		if err != nil {
-			return 0, 0, fmt.Errorf("/proc status %s: %w", key, err)
-		}
-		if key == "VmRSS" {
-			rss = n
-		} else {
-			hwm = n
-		}
-		found++
-	}
-	if found != 2 {
-		return 0, 0, errors.New("/proc status: no VmRSS/VmHWM (a zombie process?)")
-	}
-	return rss, hwm, nil
 }
 
 // parseStatCPU returns utime + stime in seconds. The command name (field

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/orgportal/onboarding/adapters/hostinfo"
 	"github.com/orgportal/onboarding/adapters/mongodb"
 	"github.com/orgportal/onboarding/cmd/portal/config"
 )
@@ -44,7 +45,7 @@ func (r *runner) setUp(ctx context.Context) (cleanup func(), err error) {
 	if err != nil {
 		return cleanup, err
 	}
-	r.res.Machine.DataFS = fsType(r.dataDir)
+	r.res.Machine.DataFS = hostinfo.FSType(r.dataDir)
 	if r.pid > 0 {
 		every := 250 * time.Millisecond
 		if r.o.MemoryDuration > 2*time.Minute || r.o.LagDuration > 2*time.Minute {
