@@ -105,25 +105,75 @@ func TestEmail_JSONRoundTrip(t *testing.T) {
 	}
 }
 
+// listed writes a parsed list as "invalid:<input>" and the address (with
+// withInput, "<input>=<address>") per entry.
+func listed(list []ListedAddress, withInput bool) []string {
+	var got []string
+	for _, entry := range list {
+		switch {
+		case entry.Err != nil:
+			got = append(got, "invalid:"+entry.Input)
+		case withInput:
+			got = append(got, entry.Input+"="+entry.Email.String())
+		default:
+			got = append(got, entry.Email.String())
+		}
+	}
+	return got
+}
+
 func TestParseEmailList(t *testing.T) {
 	list, err := ParseEmailList("a@x.test, B@X.test;c@x.test\n\td@x.test  bad-one\r\nA@x.test;;,", "e@x.test f@x.test", "b@x.test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	for _, entry := range list {
-		if entry.Err != nil {
-			got = append(got, "invalid:"+entry.Input)
-			continue
-		}
-		got = append(got, entry.Email.String())
-	}
+	got := listed(list, false)
 	want := []string{"a@x.test", "B@X.test", "c@x.test", "d@x.test", "invalid:bad-one", "e@x.test", "f@x.test"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("got  %v\nwant %v", got, want)
 	}
 	if CodeOf(list[4].Err) != CodeInvalidEmail || !strings.Contains(list[4].Err.Error(), "missing @") {
 		t.Fatalf("invalid entry carries no reason: %v", list[4].Err)
+	}
+}
+
+// What a mail client's To: line holds, pasted as it is: display names
+// before bracketed addresses (quoted ones may hold commas), mailto: links.
+func TestParseEmailList_DisplayNamesAndMailto(t *testing.T) {
+	list, err := ParseEmailList(
+		`Ann Smith <ann@x.test>; "Doe, Jane" <jane@x.test>, <bob@x.test> mailto:Carl@x.test`,
+		"Eve <eve@x.test>\nann@x.test\n\"O'Brien, Pat\" <MAILTO:pat@x.test>",
+		`"x"@x.test <svg>"@x.test`,
+		"Broken <nope@x> Lone Words, <> unclosed <zed@x.test",
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := listed(list, true)
+	want := []string{
+		"Ann Smith <ann@x.test>=ann@x.test",
+		`"Doe, Jane" <jane@x.test>=jane@x.test`,
+		"<bob@x.test>=bob@x.test",
+		"mailto:Carl@x.test=Carl@x.test",
+		"Eve <eve@x.test>=eve@x.test",
+		// ann@x.test again: a duplicate, dropped
+		`"O'Brien, Pat" <MAILTO:pat@x.test>=pat@x.test`,
+		`invalid:"x"@x.test`, `invalid:<svg>"@x.test`, // glued to the quote or bracket: one word each
+		"invalid:Broken <nope@x>",
+		"invalid:Lone", "invalid:Words", // words without an address: each refused as before
+		"invalid:<>",
+		"invalid:unclosed", "invalid:<zed@x.test", // the bracket left open is named
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("got\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+	for _, entry := range list {
+		if entry.Err != nil && (CodeOf(entry.Err) != CodeInvalidEmail || entry.Err.Error() == "") {
+			t.Errorf("%q: %v", entry.Input, entry.Err)
+		}
+	}
+	if last := list[len(list)-1]; !strings.Contains(last.Err.Error(), "not closed with '>'") {
+		t.Errorf("an open bracket is refused with %q", last.Err)
 	}
 }
 

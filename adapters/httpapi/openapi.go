@@ -74,7 +74,7 @@ var openAPIDocument = sync.OnceValue(func() map[string]any {
 		201, joined, 404, 409, 410, 429, 503))
 
 	add("post", "/orgs/{orgId}/invitations", op("inviteUsers", "invitations",
-		"Invite addresses (a list, or one string separated by commas, semicolons, spaces or new lines; at most 500)", bearer,
+		"Invite addresses (a list, or one string separated by commas, semicolons, spaces or new lines; at most 500; `Name <address>` and mailto: are understood)", bearer,
 		obj(props{"emails": map[string]any{"oneOf": []any{str(""), arr(str(""))}}, "role": enum("admin", "member")}, "emails"),
 		200, ref("InviteResult"), 400, 401, 403, 413, 415, 429, 503))
 	add("post", "/orgs/{orgId}/invitations/{id}/resend", op("resendInvitation", "invitations",
