@@ -13,6 +13,7 @@ type InvitationView struct {
 	OrgID            domain.OrgID
 	OrganizationName string
 	Email            string
+	Name             string // the invitee's name as the inviter gave it; may be empty
 	Role             domain.Role
 	ExpiresAt        time.Time
 	// State is pending, accepted, revoked, superseded or expired; Code is
@@ -48,7 +49,7 @@ func (h *Handlers) DescribeInvitation(ctx context.Context, token string) (Invita
 	}
 	view := InvitationView{
 		InvitationID: inv.ID, OrgID: inv.OrgID, OrganizationName: org.Name,
-		Email: inv.Email, Role: inv.Role, ExpiresAt: inv.ExpiresAt, State: "pending",
+		Email: inv.Email, Name: inv.Name, Role: inv.Role, ExpiresAt: inv.ExpiresAt, State: "pending",
 	}
 	if check != nil {
 		view.Code = domain.CodeOf(check)

@@ -156,7 +156,7 @@ func (h *Handlers) inviteOne(ctx context.Context, meta Metadata, org domain.Orga
 	_, pos, err := updateNew(ctx, h.store, domain.InvitationStream(id), domain.EvolveInvitation, meta,
 		func(s domain.InvitationState) ([]domain.Event, error) {
 			return domain.DecideInvitation(s, domain.InviteUser{
-				InvitationID: id, OrgID: org.ID, Email: email, Role: role,
+				InvitationID: id, OrgID: org.ID, Email: email, Role: role, Name: entry.Name,
 				InvitedBy: domain.UserID(meta.Actor), TTL: h.cfg.InvitationTTL,
 			}, h.clock())
 		})

@@ -17,6 +17,10 @@ type ListedAddress struct {
 	Input string
 	Email Email // zero when Err is set
 	Err   error // a KindInvalid *Error; nil when the address is valid
+	// Name is the display name pasted before a bracketed address ("Ann
+	// Smith" of `Ann Smith <ann@example.org>`), unquoted; empty when there
+	// was none or it is not a valid person's name (ParsePersonName).
+	Name string
 }
 
 // ParseEmailList splits free text (or several pieces of it, e.g. a JSON
@@ -31,17 +35,17 @@ type ListedAddress struct {
 // understood too: an address in angle brackets after a display name
 // (`Ann Smith <ann@example.org>`, `"Doe, Jane" <jane@example.org>`) is one
 // entry whose Input is the whole text and whose address is the bracketed
-// one, and a `mailto:` in front of an address is dropped.
+// one (its display name is kept in Name), and a `mailto:` in front of an
+// address is dropped.
 func ParseEmailList(inputs ...string) ([]ListedAddress, error) {
-	type entry struct{ input, address string }
-	var entries []entry
+	var entries []listEntry
 	for _, in := range inputs {
-		for input, address := range listEntries(in) {
+		for e := range listEntries(in) {
 			if len(entries) == MaxAddressesPerRequest {
 				return nil, Invalid(CodeTooManyAddresses,
 					"at most %d addresses can be invited at once; split the list into smaller batches", MaxAddressesPerRequest)
 			}
-			entries = append(entries, entry{input, address})
+			entries = append(entries, e)
 		}
 	}
 	if len(entries) == 0 {
@@ -63,7 +67,11 @@ func ParseEmailList(inputs ...string) ([]ListedAddress, error) {
 			continue
 		}
 		seen[email.Normalized()] = true
-		result = append(result, ListedAddress{Input: e.input, Email: email})
+		name, err := ParsePersonName(e.name)
+		if err != nil {
+			name = "" // a hint only: the invitee enters their name anyway
+		}
+		result = append(result, ListedAddress{Input: e.input, Email: email, Name: name})
 	}
 	return result, nil
 }
@@ -82,18 +90,21 @@ type listToken struct {
 	quoted     bool
 }
 
-// listEntries yields the entries of one piece of list text: the text as
-// given and the address in it. A run of display-name words followed by an
+// listEntry is one entry of list text: the text as given, the address in
+// it and the display name before it (unquoted, words joined by a space).
+type listEntry struct{ input, address, name string }
+
+// listEntries yields the entries of one piece of list text. A run of display-name words followed by an
 // address in angle brackets is one entry; bare words are entries of their
 // own (those without an @ then fail ParseEmail with "missing @", as before
 // display names were understood). A comma or semicolon ends a display
 // name; whitespace does not.
-func listEntries(in string) func(yield func(input, address string) bool) {
-	return func(yield func(input, address string) bool) {
+func listEntries(in string) func(yield func(listEntry) bool) {
+	return func(yield func(listEntry) bool) {
 		var names []listToken // display-name words waiting for an <address>
 		flush := func() bool {
 			for _, n := range names {
-				if !yield(in[n.start:n.end], in[n.start:n.end]) {
+				if !yield(listEntry{input: in[n.start:n.end], address: in[n.start:n.end]}) {
 					return false
 				}
 			}
@@ -117,12 +128,13 @@ func listEntries(in string) func(yield func(input, address string) bool) {
 			i = tok.end
 			switch {
 			case tok.bracketed:
-				input := in[tok.start:tok.end]
+				e := listEntry{input: in[tok.start:tok.end], address: stripMailto(tok.angle)}
 				if len(names) > 0 {
-					input = in[names[0].start:tok.end]
+					e.input = in[names[0].start:tok.end]
+					e.name = displayName(in, names)
 				}
 				names = names[:0]
-				if !yield(input, stripMailto(tok.angle)) {
+				if !yield(e) {
 					return
 				}
 			case tok.quoted || !strings.Contains(in[tok.start:tok.end], "@"):
@@ -132,7 +144,7 @@ func listEntries(in string) func(yield func(input, address string) bool) {
 					return
 				}
 				word := in[tok.start:tok.end]
-				if !yield(word, stripMailto(word)) {
+				if !yield(listEntry{input: word, address: stripMailto(word)}) {
 					return
 				}
 			}
@@ -181,6 +193,31 @@ func lexListToken(in string, i int) listToken {
 		end += size
 	}
 	return listToken{start: i, end: end}
+}
+
+// displayName joins the words of a display name with single spaces,
+// taking quoted ones out of their quotes (a backslash escapes the next
+// character).
+func displayName(in string, words []listToken) string {
+	var b strings.Builder
+	for i, w := range words {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		text := in[w.start:w.end]
+		if !w.quoted {
+			b.WriteString(text)
+			continue
+		}
+		text = text[1 : len(text)-1]
+		for j := 0; j < len(text); j++ {
+			if text[j] == '\\' && j+1 < len(text) {
+				j++
+			}
+			b.WriteByte(text[j])
+		}
+	}
+	return b.String()
 }
 
 // stripMailto drops a mailto: scheme in front of an address (any case).

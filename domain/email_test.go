@@ -172,8 +172,36 @@ func TestParseEmailList_DisplayNamesAndMailto(t *testing.T) {
 			t.Errorf("%q: %v", entry.Input, entry.Err)
 		}
 	}
+	var names []string
+	for _, entry := range list[:6] {
+		names = append(names, entry.Name)
+	}
+	if want := []string{"Ann Smith", "Doe, Jane", "", "", "Eve", "O'Brien, Pat"}; strings.Join(names, "|") != strings.Join(want, "|") {
+		t.Errorf("display names %q, want %q", names, want)
+	}
 	if last := list[len(list)-1]; !strings.Contains(last.Err.Error(), "not closed with '>'") {
 		t.Errorf("an open bracket is refused with %q", last.Err)
+	}
+}
+
+// A display name is a hint: one that is no valid person's name is dropped,
+// the address is still listed; quotes and escapes are taken out.
+func TestParseEmailList_DisplayNameHints(t *testing.T) {
+	long := strings.Repeat("n", MaxPersonNameLength+1)
+	list, err := ParseEmailList(long+` <a@x.test>, "say \"hi\"" <b@x.test>, "  " <c@x.test>`, "\"tab\there\" <d@x.test>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, entry := range list {
+		if entry.Err != nil {
+			t.Fatalf("%q: %v", entry.Input, entry.Err)
+		}
+		got = append(got, entry.Email.String()+"="+entry.Name)
+	}
+	want := []string{"a@x.test=", `b@x.test=say "hi"`, "c@x.test=", "d@x.test="}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("got %q\nwant %q", got, want)
 	}
 }
 

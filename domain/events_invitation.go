@@ -24,6 +24,10 @@ type UserInvited struct {
 	InvitedBy       UserID       `json:"invitedBy"`
 	Generation      int          `json:"generation"`
 	ExpiresAt       time.Time    `json:"expiresAt"`
+	// Name is the invitee's name as the inviter gave it (pasted before the
+	// address); absent when not given, and in events written before it
+	// existed.
+	Name string `json:"name,omitempty"`
 }
 
 // InvitationResent issues a new token generation, killing the previous

@@ -24,6 +24,7 @@ type InvitationState struct {
 	NormalizedEmail string
 	Role            Role
 	InvitedBy       UserID
+	Name            string // as the inviter gave it; empty when not given
 	Status          InvitationStatus
 	Generation      int // current token generation; older tokens are dead
 	ExpiresAt       time.Time
@@ -85,6 +86,10 @@ type InviteUser struct {
 	Role         Role // admin or member; empty means member
 	InvitedBy    UserID
 	TTL          time.Duration // 0 means DefaultInvitationTTL
+	// Name is the invitee's name as the inviter knows it (optional): the
+	// Users page shows it until they join, and the acceptance page offers
+	// it; the invitee's own entry replaces it.
+	Name string
 }
 
 // ResendInvitation issues a fresh token and restarts the expiry.
@@ -180,6 +185,11 @@ func inviteUser(s InvitationState, c InviteUser, now time.Time) ([]Event, error)
 	if c.TTL < 0 {
 		problems["ttl"] = "the validity period cannot be negative"
 	}
+	name := ""
+	if c.Name != "" {
+		name, err = ParsePersonName(c.Name)
+		problems.add("name", err)
+	}
 	if c.InvitationID == "" || c.OrgID == "" || c.InvitedBy == "" {
 		problems["id"] = "invitation, organization and inviter ids are required"
 	}
@@ -190,7 +200,7 @@ func inviteUser(s InvitationState, c InviteUser, now time.Time) ([]Event, error)
 		InvitationID: c.InvitationID, OrgID: c.OrgID,
 		Email: c.Email.String(), NormalizedEmail: c.Email.Normalized(),
 		Role: role, InvitedBy: c.InvitedBy, Generation: 1,
-		ExpiresAt: now.Add(ttlOrDefault(c.TTL)).UTC(),
+		ExpiresAt: now.Add(ttlOrDefault(c.TTL)).UTC(), Name: name,
 	}}, nil
 }
 
@@ -208,7 +218,7 @@ func EvolveInvitation(s InvitationState, e Event) InvitationState {
 		s = InvitationState{
 			ID: e.InvitationID, OrgID: e.OrgID, Email: e.Email, NormalizedEmail: e.NormalizedEmail,
 			Role: e.Role, InvitedBy: e.InvitedBy, Status: InvitationStatusPending,
-			Generation: e.Generation, ExpiresAt: e.ExpiresAt,
+			Generation: e.Generation, ExpiresAt: e.ExpiresAt, Name: e.Name,
 		}
 	case InvitationResent:
 		s.Generation = e.Generation

@@ -31,6 +31,19 @@ func TestDecideInvitation_Invite(t *testing.T) {
 			}},
 		},
 		{
+			name: "the inviter's name for the invitee is kept, trimmed",
+			when: InviteUser{InvitationID: invID, OrgID: orgID, Email: nina, Role: RoleAdmin, InvitedBy: adminID, Name: "  Nina Simone "},
+			then: []Event{UserInvited{
+				InvitationID: invID, OrgID: orgID, Email: "Nina@Acme.test", NormalizedEmail: "nina@acme.test",
+				Role: RoleAdmin, InvitedBy: adminID, Generation: 1, ExpiresAt: t0.Add(DefaultInvitationTTL), Name: "Nina Simone",
+			}},
+		},
+		{
+			name:     "a name given must be a valid one",
+			when:     InviteUser{InvitationID: invID, OrgID: orgID, Email: nina, InvitedBy: adminID, Name: "Nina\nSimone"},
+			wantKind: KindInvalid, wantCode: CodeValidationFailed, wantFields: []string{"name"},
+		},
+		{
 			name:     "owners are not invited",
 			when:     InviteUser{InvitationID: invID, OrgID: orgID, Email: nina, Role: RoleOwner, InvitedBy: adminID},
 			wantKind: KindInvalid, wantCode: CodeValidationFailed, wantFields: []string{"role"},

@@ -33,7 +33,7 @@ func TestOnboardingFlowsOverHTTP(t *testing.T) {
 	// Invite a list with valid, invalid, duplicate and member addresses.
 	ann, bob := e.addr("ann"), e.addr("bob")
 	r = e.wantWrite(e.do(req{Method: "POST", Path: "/orgs/" + e.org + "/invitations", Token: owner, Body: map[string]any{
-		"emails": " " + ann + ", not-an-address;\n" + strings.ToUpper(ann) + " " + bob + "\t" + e.addr("owner"),
+		"emails": " " + ann + ", not-an-address;\n" + strings.ToUpper(ann) + " Bob Builder <" + bob + ">\t" + e.addr("owner"),
 		"role":   "admin",
 	}}), 200)
 	results := r.Body["results"].([]any)
@@ -64,7 +64,8 @@ func TestOnboardingFlowsOverHTTP(t *testing.T) {
 	e.want(e.do(req{Method: "POST", Path: "/invitations/" + oldBob + "/accept", Body: map[string]string{"name": "Bob", "password": goodPassword}}), 410, "invitation_superseded")
 	bobToken := e.invitationToken(ids[bob])
 	r = e.want(e.do(req{Method: "GET", Path: "/invitations/" + bobToken}), 200, "")
-	if r.str("state") != "pending" || r.str("email") != bob || r.str("organizationName") != e.orgName || r.str("role") != "admin" {
+	if r.str("state") != "pending" || r.str("email") != bob || r.str("organizationName") != e.orgName || r.str("role") != "admin" ||
+		r.str("name") != "Bob Builder" {
 		t.Errorf("describe: %s", r.Raw)
 	}
 

@@ -123,6 +123,7 @@ type invitationView struct {
 	OrgID            string    `json:"orgId"`
 	OrganizationName string    `json:"organizationName"`
 	Email            string    `json:"email"`
+	Name             string    `json:"name,omitempty"` // as the inviter gave it: a suggestion for the form
 	Role             string    `json:"role"`
 	ExpiresAt        time.Time `json:"expiresAt"`
 	// State is pending, accepted, revoked, superseded or expired.
@@ -139,7 +140,7 @@ func (a *API) describeInvitation(c *gin.Context) error {
 		return err
 	}
 	c.JSON(http.StatusOK, invitationView{
-		OrgID: string(v.OrgID), OrganizationName: v.OrganizationName, Email: v.Email, Role: string(v.Role),
+		OrgID: string(v.OrgID), OrganizationName: v.OrganizationName, Email: v.Email, Name: v.Name, Role: string(v.Role),
 		ExpiresAt: v.ExpiresAt, State: v.State, Code: v.Code,
 	})
 	return nil

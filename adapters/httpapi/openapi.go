@@ -131,6 +131,7 @@ var openAPIDocument = sync.OnceValue(func() map[string]any {
 					"allowedDomains": arr(str("")), "defaultRole": str(""), "expiresAt": nullable(dateTime()),
 					"maxUses": integer("0: unlimited"), "uses": integer(""), "position": position()}),
 				"InvitationView": obj(props{"orgId": str(""), "organizationName": str(""), "email": str(""), "role": str(""),
+					"name":      str("the invitee's name as the inviter gave it: a suggestion for the form"),
 					"expiresAt": dateTime(), "state": enum("pending", "accepted", "revoked", "superseded", "expired"),
 					"code": str("the gone code accepting would answer")}),
 				"Ref":            obj(props{"userId": str(""), "email": str("")}),

@@ -85,7 +85,8 @@ func cursorParam() map[string]any {
 }
 
 func userItemSchema() map[string]any {
-	return obj(props{"userId": str("absent until they join"), "email": str(""), "name": str(""),
+	return obj(props{"userId": str("absent until they join"), "email": str(""),
+		"name":   str("the member's own; before they join, the name the inviter gave, or empty"),
 		"status": enum(userStatuses...), "role": enum(userRoles...),
 		"joinedVia": enum("invitation", "self_service_link", "manual", "bootstrap"),
 		"invitedBy": ref("Ref"), "invitedAt": dateTime(), "joinedAt": dateTime(),
@@ -96,7 +97,8 @@ func userItemSchema() map[string]any {
 }
 
 func invitationItemSchema() map[string]any {
-	return obj(props{"invitationId": str(""), "email": str(""), "role": str(""), "status": enum(invitationStatuses...),
+	return obj(props{"invitationId": str(""), "email": str(""), "name": str("the invitee's name as the inviter gave it"),
+		"role": str(""), "status": enum(invitationStatuses...),
 		"invitedBy": ref("Ref"), "invitedAt": dateTime(), "expiresAt": dateTime(),
 		"timesSent": integer("mails sent, all generations"), "lastSentAt": dateTime(),
 		"delivery":   obj(props{"state": enum("pending", "sent", "failed"), "reason": str("why a delivery failed"), "at": dateTime()}),

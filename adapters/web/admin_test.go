@@ -105,6 +105,14 @@ func TestInviteForm(t *testing.T) {
 	// Again: already invited.
 	b.submit("/users/invite", "/users/invite", url.Values{"emails": {e.addr("ann")}}).want(t, http.StatusOK, "Already invited")
 
+	// A list pasted from a mail program: the display name is the invitee's
+	// name until they choose their own, offered on the acceptance page.
+	dora := e.invite(`"Maar, Dora" <`+e.addr("dora")+`>`, "")
+	accept := e.browser().get("/invite/"+e.invitationToken(dora)).want(t, http.StatusOK, e.addr("dora"))
+	if !strings.Contains(accept.Body, `value="Maar, Dora"`) {
+		t.Errorf("the acceptance page does not offer the inviter's name for the invitee:\n%s", accept.text())
+	}
+
 	empty := b.submit("/users/invite", "/users/invite", url.Values{"emails": {"  "}, "role": {"member"}})
 	empty.want(t, http.StatusBadRequest, "There is a problem", "No email address given")
 	wantFieldError(t, empty, "emails")

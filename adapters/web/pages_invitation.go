@@ -30,8 +30,10 @@ func (p *Pages) invitationPage(c *gin.Context) {
 		p.fail(c, goneInvitation(v))
 		return
 	}
+	f := newForm("name", "password")
+	f.Values["name"] = v.Name // the inviter's name for them, if they gave one
 	p.render(c, http.StatusOK, "invitation", "Join "+v.OrganizationName,
-		invitationData{Form: newForm("name", "password"), Invitation: v, Action: "/invite/" + token})
+		invitationData{Form: f, Invitation: v, Action: "/invite/" + token})
 }
 
 // acceptInvitation makes the member, then signs them in.

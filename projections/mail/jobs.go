@@ -39,9 +39,9 @@ func (r *Reactor) invitationJob() job {
 				return nil, err
 			}
 			return &draft{
-				kind: KindInvitation, aggregateID: string(s.ID), generation: s.Generation, to: s.Email,
+				kind: KindInvitation, aggregateID: string(s.ID), generation: s.Generation, to: s.Email, toName: s.Name,
 				data: Data{
-					OrgName: org, InviterName: inviter, Role: string(s.Role), Email: s.Email,
+					OrgName: org, InviterName: inviter, Role: string(s.Role), Email: s.Email, Name: s.Name,
 					Link: r.link(pathInvite, token), ExpiresAt: expiry(s.ExpiresAt),
 				},
 			}, nil

@@ -113,3 +113,28 @@ func TestTemplatesDirMustBeADirectory(t *testing.T) {
 		}
 	}
 }
+
+// An invitation greets the invitee by the name the inviter gave, when
+// there is one, in both parts.
+func TestInvitationGreetsByTheInvitersName(t *testing.T) {
+	defaults, err := mail.LoadTemplatesDir("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := someData
+	named.Name = "Ann <Smith>"
+	_, text, html, err := defaults.Render(mail.DefaultLanguage, mail.KindInvitation, named)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(text, "Hello Ann <Smith>,") || !strings.Contains(html, "<p>Hello Ann &lt;Smith&gt;,</p>") {
+		t.Errorf("named greeting: text %q\nhtml %q", text, html)
+	}
+	_, text, html, err = defaults.Render(mail.DefaultLanguage, mail.KindInvitation, someData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(text, "Hello,") || !strings.Contains(html, "<p>Hello,</p>") {
+		t.Errorf("greeting without a name: text %q\nhtml %q", text, html)
+	}
+}

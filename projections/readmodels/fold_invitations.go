@@ -38,7 +38,7 @@ func foldInvitations(invs table[Invitation], refs table[ref], e projections.Enve
 		// The invitation's first event, under a fresh id: created without
 		// a read of whether it exists.
 		create(invs, string(ev.InvitationID), Invitation{
-			ID: ev.InvitationID, OrgID: ev.OrgID, Email: ev.Email, Role: ev.Role,
+			ID: ev.InvitationID, OrgID: ev.OrgID, Email: ev.Email, Name: ev.Name, Role: ev.Role,
 			InvitedBy: personRef(refs, ev.InvitedBy), InvitedAt: at, ExpiresAt: millis(ev.ExpiresAt),
 			Status: InvitationPending, Generation: ev.Generation, Delivery: Delivery{State: DeliveryPending},
 			UpdatedAt: at, Position: pos,

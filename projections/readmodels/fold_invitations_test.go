@@ -44,6 +44,11 @@ func TestFoldInvitations(t *testing.T) {
 			with(func(i *Invitation) {
 				i.Status, i.AcceptedBy, i.UpdatedAt, i.Position = InvitationAccepted, ann, *at(4), 400
 			})},
+		{"issued with the inviter's name for the invitee", bootstrapped().add(string(owner), func() domain.UserInvited {
+			ev := invite(invAnn, "Ann@Example.org", owner, 1)
+			ev.Name = "Ann from Sales"
+			return ev
+		}()), with(func(i *Invitation) { i.Name = "Ann from Sales" })},
 		{"revoked", issuedHistory.add(string(owner), domain.InvitationRevoked{InvitationID: invAnn, OrgID: org}),
 			with(func(i *Invitation) { i.Status, i.UpdatedAt, i.Position = InvitationRevoked, *at(4), 400 })},
 	}

@@ -105,6 +105,24 @@ func TestFoldUsers(t *testing.T) {
 		{"bootstrap owner", bootstrapped(), []User{ownerRow()}},
 		{"invited: inviter by id and email", bootstrapped().add(string(owner), invite(invAnn, "Ann@Example.org", owner, 1)),
 			[]User{ownerRow(), annInvited}},
+		{"invited with the inviter's name for them: shown and searched until they join with their own",
+			bootstrapped().add(string(owner), func() domain.UserInvited {
+				ev := invite(invAnn, "Ann@Example.org", owner, 1)
+				ev.Name = "Ann from Sales"
+				return ev
+			}()),
+			[]User{ownerRow(), func() User {
+				u := annInvited
+				u.Name, u.NameFold = "Ann from Sales", "ann from sales"
+				return u
+			}()}},
+		{"invited with a name, then joined: their own name wins",
+			bootstrapped().add(string(owner), func() domain.UserInvited {
+				ev := invite(invAnn, "Ann@Example.org", owner, 1)
+				ev.Name = "Ann from Sales"
+				return ev
+			}()).add(string(ann), domain.InvitationAccepted{InvitationID: invAnn, OrgID: org, UserID: ann, Generation: 1}, joinAnn),
+			[]User{ownerRow(), annActive}},
 		{"invited then joined keeps the invitation time",
 			bootstrapped().add(string(owner), invite(invAnn, "Ann@Example.org", owner, 1)).
 				add(string(ann), domain.InvitationAccepted{InvitationID: invAnn, OrgID: org, UserID: ann, Generation: 1}, joinAnn),

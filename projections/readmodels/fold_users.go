@@ -96,6 +96,10 @@ func (f usersFold) invited(ev domain.UserInvited) error {
 			*u = newRow(ev.OrgID, id, ev.NormalizedEmail)
 		}
 		u.Email = ev.Email
+		if ev.Name != "" {
+			// The inviter's name for them, until their own replaces it.
+			u.Name, u.NameFold = ev.Name, foldName(ev.Name)
+		}
 		u.Status = StatusInvited
 		u.Role = ev.Role
 		u.InvitationID = ev.InvitationID

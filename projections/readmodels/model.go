@@ -118,6 +118,7 @@ type Invitation struct {
 	ID         domain.InvitationID `bson:"_id" json:"invitationId"`
 	OrgID      domain.OrgID        `bson:"orgId" json:"-"`
 	Email      string              `bson:"email" json:"email"`
+	Name       string              `bson:"name,omitempty" json:"name,omitempty"` // as the inviter gave it
 	Role       domain.Role         `bson:"role" json:"role"`
 	InvitedBy  Ref                 `bson:"invitedBy" json:"invitedBy"`
 	InvitedAt  time.Time           `bson:"invitedAt" json:"invitedAt"`
