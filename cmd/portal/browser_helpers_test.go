@@ -266,6 +266,30 @@ func (b *browserTab) press(css string) {
 	}
 }
 
+// submitTwice sends the form css selects twice in a row, as a double
+// click does, waits for the page that loads and returns how many of the
+// two submissions went out: a listener added after app.js's sees the one
+// it stopped as prevented, and the count crosses the navigation in
+// sessionStorage.
+func (b *browserTab) submitTwice(css string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, browserStepTimeout)
+	defer cancel()
+	js := fmt.Sprintf(`(() => {
+		const form = document.querySelector(%q);
+		let sent = 0;
+		form.addEventListener('submit', (e) => { if (!e.defaultPrevented) sent++; });
+		form.requestSubmit();
+		form.requestSubmit();
+		sessionStorage.setItem('submissions', String(sent));
+		return '';
+	})()`, css)
+	if _, err := chromedp.Run(ctx, chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.Evaluate[string](js))); err != nil {
+		b.t.Fatalf("tab %s: submit %s twice: %v", b.name, css, err)
+	}
+	return b.eval(`sessionStorage.getItem('submissions') || ''`)
+}
+
 // text is the visible text of the first element css selects.
 func (b *browserTab) text(css string) string {
 	b.t.Helper()

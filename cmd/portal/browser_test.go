@@ -57,7 +57,7 @@ func browserInviteAndAccept(t *testing.T, browserCtx context.Context, p *browser
 	admin.open("/users")
 	admin.press(`a[href="/users/invite"]`)
 	admin.wantText("Invite users", "Email addresses")
-	admin.fill("f-emails", "ann@example.org, bob@example.org\ncy@example.org")
+	admin.fill("f-emails", "Ann Example <ann@example.org>, bob@example.org\ncy@example.org")
 	admin.choose("f-role", "member")
 	admin.press(`main form button[type="submit"]`)
 	admin.wantText("Outcome per address")
@@ -78,9 +78,16 @@ func browserInviteAndAccept(t *testing.T, browserCtx context.Context, p *browser
 	if v := ann.value("f-email"); v != "ann@example.org" {
 		t.Errorf("the invited address field shows %q", v)
 	}
-	ann.fill("f-name", "Ann Example")
+	// The name pasted before her address fills the form in.
+	if v := ann.value("f-name"); v != "Ann Example" {
+		t.Errorf("the name field shows %q, want the name the admin pasted", v)
+	}
 	ann.fill("f-password", browserMemberPassword)
-	ann.press(`main form button[type="submit"]`)
+	// A double click sends the form once (app.js): the answer the browser
+	// shows is the one to the request that accepted.
+	if sent := ann.submitTwice(`main form`); sent != "1" {
+		t.Errorf("a double submission sent the form %s times, want 1", sent)
+	}
 	if loc := ann.location(); !strings.HasPrefix(loc, "/account") {
 		t.Fatalf("after accepting Ann is at %s, want /account", loc)
 	}

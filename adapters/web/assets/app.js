@@ -1,6 +1,6 @@
 // Progressive enhancements of the portal pages. Every form works without
-// this file; it adds the Copy button, confirmations, inline validation and
-// focus on the error summary.
+// this file; it adds the Copy button, confirmations, inline validation,
+// forms sent once and focus on the error summary.
 (function () {
   'use strict';
 
@@ -104,6 +104,34 @@
         }
       });
     });
+  });
+
+  // A form is sent once. A second click (or Enter) while the first request
+  // is on its way would send it again, and the browser shows the second
+  // answer: for an invitation, "already accepted" instead of the welcome.
+  // Listeners run in the order added, so a form whose confirmation was
+  // declined (above) is not counted as sent.
+  each('form[method="post"]', function (form) {
+    form.addEventListener('submit', function (event) {
+      if (event.defaultPrevented) {
+        return;
+      }
+      if (form.getAttribute('data-sending') === 'true') {
+        event.preventDefault();
+        return;
+      }
+      form.setAttribute('data-sending', 'true');
+      form.setAttribute('aria-busy', 'true');
+    });
+  });
+  // A page the browser kept and shows again (Back) can send its forms again.
+  window.addEventListener('pageshow', function (event) {
+    if (event.persisted) {
+      each('form[data-sending]', function (form) {
+        form.removeAttribute('data-sending');
+        form.removeAttribute('aria-busy');
+      });
+    }
   });
 
   // After a refused form, start at the list of problems.
