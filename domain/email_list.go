@@ -94,11 +94,13 @@ type listToken struct {
 // it and the display name before it (unquoted, words joined by a space).
 type listEntry struct{ input, address, name string }
 
-// listEntries yields the entries of one piece of list text. A run of display-name words followed by an
-// address in angle brackets is one entry; bare words are entries of their
-// own (those without an @ then fail ParseEmail with "missing @", as before
-// display names were understood). A comma or semicolon ends a display
-// name; whitespace does not.
+// listEntries yields the entries of one piece of list text. A run of
+// display-name words followed by an address in angle brackets is one
+// entry; other words are entries of their own (those without an @ then
+// fail ParseEmail with "missing @", as before display names were
+// understood). A comma or semicolon ends a display name; whitespace does
+// not. Words waiting to be a display name are bounded too: more of them
+// than a request may hold addresses are given out as entries at once.
 func listEntries(in string) func(yield func(listEntry) bool) {
 	return func(yield func(listEntry) bool) {
 		var names []listToken // display-name words waiting for an <address>
@@ -139,6 +141,9 @@ func listEntries(in string) func(yield func(listEntry) bool) {
 				}
 			case tok.quoted || !strings.Contains(in[tok.start:tok.end], "@"):
 				names = append(names, tok)
+				if len(names) > MaxAddressesPerRequest && !flush() {
+					return
+				}
 			default:
 				if !flush() {
 					return

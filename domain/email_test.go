@@ -230,3 +230,15 @@ func TestParseEmailList_Limits(t *testing.T) {
 		}
 	}
 }
+
+// Words that never reach an address are refused as early as addresses
+// are: the limit holds before the end of the text is read.
+func TestParseEmailList_LimitCountsWordsWithoutAddress(t *testing.T) {
+	words := strings.Repeat("word ", 100_000)
+	if _, err := ParseEmailList(words); CodeOf(err) != CodeTooManyAddresses {
+		t.Fatalf("100,000 words: %v", err)
+	}
+	if list, err := ParseEmailList(strings.Repeat("w ", MaxAddressesPerRequest-1) + "<a@x.test>"); err != nil || len(list) != 1 || list[0].Err != nil {
+		t.Fatalf("a display name of %d words: %v", MaxAddressesPerRequest-1, err)
+	}
+}
