@@ -109,12 +109,9 @@ func (h *Handlers) AcceptInvitation(ctx context.Context, req Request, in AcceptI
 	if err != nil {
 		return JoinResult{}, err
 	}
-	name, err := domain.ParsePersonName(in.Name)
-	if err != nil {
-		return JoinResult{}, fieldError("name", err)
-	}
-	if err := domain.CheckPassword(in.Password, email); err != nil {
-		return JoinResult{}, fieldError("password", err)
+	name, nameErr := domain.ParsePersonName(in.Name)
+	if err := checkFields(fieldCheck{"name", nameErr}, fieldCheck{"password", domain.CheckPassword(in.Password, email)}); err != nil {
+		return JoinResult{}, err
 	}
 	if resume {
 		return h.resumeAccept(ctx, req, inv, email, name, in.Password, check)

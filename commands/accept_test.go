@@ -24,6 +24,10 @@ func TestAcceptInvitation_MakesAMemberOnce(t *testing.T) {
 	wantErr(t, err, domain.KindInvalid, domain.CodeWeakPassword)
 	_, err = e.h.AcceptInvitation(e.ctx, commands.Request{}, commands.AcceptInput{Token: token, Name: "  ", Password: goodPassword})
 	wantErr(t, err, domain.KindInvalid, domain.CodeInvalidName)
+	// Both fields wrong: one answer names both, with the first one's code.
+	_, err = e.h.AcceptInvitation(e.ctx, commands.Request{}, commands.AcceptInput{Token: token, Name: "", Password: "short"})
+	wantErr(t, err, domain.KindInvalid, domain.CodeInvalidName)
+	wantFields(t, err, "name", "password")
 	_, err = e.h.AcceptInvitation(e.ctx, commands.Request{}, commands.AcceptInput{Token: token + "x", Name: "Nina", Password: goodPassword})
 	wantErr(t, err, domain.KindNotFound, domain.CodeInvitationNotFound)
 	if e.invitation(id).Status != domain.InvitationStatusPending {

@@ -214,3 +214,36 @@ func fieldError(field string, err error) error {
 	}
 	return err
 }
+
+// fieldCheck is the outcome of checking one request field.
+type fieldCheck struct {
+	field string
+	err   error
+}
+
+// checkFields reports every field that failed its check in one error, so
+// that one answer names all there is to fix: the first failure's kind,
+// code and message (a client that switches on the code sees the same code
+// as when that field alone is wrong), with each failed field's message in
+// Fields. Nil when every check passed.
+func checkFields(checks ...fieldCheck) error {
+	var first *domain.Error
+	for _, c := range checks {
+		if c.err == nil {
+			continue
+		}
+		if first == nil {
+			var de *domain.Error
+			if !errors.As(fieldError(c.field, c.err), &de) {
+				return c.err // not a validation problem: nothing to gather
+			}
+			first = de
+			continue
+		}
+		first = first.WithField(c.field, reasonOf(c.err))
+	}
+	if first == nil {
+		return nil
+	}
+	return first
+}

@@ -4,8 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -119,6 +122,24 @@ func wantErr(t *testing.T, err error, kind domain.Kind, code string) {
 	}
 	if domain.KindOf(err) != kind || domain.CodeOf(err) != code {
 		t.Fatalf("want %s/%s, got %s/%s: %v", kind, code, domain.KindOf(err), domain.CodeOf(err), err)
+	}
+}
+
+// wantFields checks that err lists exactly fields, each with a message.
+func wantFields(t *testing.T, err error, fields ...string) {
+	t.Helper()
+	var de *domain.Error
+	if !errors.As(err, &de) {
+		t.Fatalf("want fields %v, got %v", fields, err)
+	}
+	got := slices.Sorted(maps.Keys(de.Fields))
+	if !slices.Equal(got, fields) {
+		t.Fatalf("fields %v, want %v: %v", got, fields, err)
+	}
+	for f, msg := range de.Fields {
+		if msg == "" {
+			t.Fatalf("field %s has no message: %v", f, err)
+		}
 	}
 }
 

@@ -66,13 +66,10 @@ func (h *Handlers) InviteUsers(ctx context.Context, req Request, in InviteUsersI
 	if err != nil {
 		return InviteResult{}, err
 	}
-	role, err := domain.ParseInvitableRole(in.Role)
-	if err != nil {
-		return InviteResult{}, fieldError("role", err)
-	}
-	list, err := domain.ParseEmailList(in.Emails...)
-	if err != nil {
-		return InviteResult{}, fieldError("emails", err)
+	role, roleErr := domain.ParseInvitableRole(in.Role)
+	list, listErr := domain.ParseEmailList(in.Emails...)
+	if err := checkFields(fieldCheck{"emails", listErr}, fieldCheck{"role", roleErr}); err != nil {
+		return InviteResult{}, err
 	}
 	meta := h.meta(req, req.Actor)
 	result := InviteResult{Results: make([]InviteOutcome, len(list))}

@@ -54,6 +54,9 @@ func TestInviteUsers_OneResultPerAddress(t *testing.T) {
 	wantErr(t, err, domain.KindInvalid, domain.CodeInvalidRole)
 	_, err = e.h.InviteUsers(e.ctx, e.asOwner, commands.InviteUsersInput{OrgID: e.org, Emails: []string{" ,; "}})
 	wantErr(t, err, domain.KindInvalid, domain.CodeNoAddresses)
+	_, err = e.h.InviteUsers(e.ctx, e.asOwner, commands.InviteUsersInput{OrgID: e.org, Emails: []string{""}, Role: "owner"})
+	wantErr(t, err, domain.KindInvalid, domain.CodeNoAddresses)
+	wantFields(t, err, "emails", "role")
 }
 
 func TestInviteUsers_TenThousandAddressesAreRefusedWhole(t *testing.T) {

@@ -36,6 +36,14 @@ func TestSelfServiceLink_ConfigureRegisterVerify(t *testing.T) {
 	if err != nil || join.OrgID != e.org || len(join.AllowedDomains) != 2 {
 		t.Fatalf("describe join: %+v %v", join, err)
 	}
+	// Every field is checked before the link's rules: one answer lists all
+	// three problems, the address's at a domain the link refuses too.
+	_, err = e.h.RegisterViaLink(e.ctx, commands.Request{}, commands.RegisterInput{Token: token, Email: "not an address", Name: " ", Password: "short"})
+	wantErr(t, err, domain.KindInvalid, domain.CodeInvalidEmail)
+	wantFields(t, err, "email", "name", "password")
+	_, err = e.h.RegisterViaLink(e.ctx, commands.Request{}, commands.RegisterInput{Token: token, Email: "x@evil-" + e.domain, Name: "Reg", Password: "short"})
+	wantErr(t, err, domain.KindInvalid, domain.CodeWeakPassword)
+	wantFields(t, err, "password")
 	for _, refused := range []string{"x@evil-" + e.domain, "x@a." + e.domain, "x@" + e.domain + ".evil.test"} {
 		_, err = e.register(token, refused)
 		wantErr(t, err, domain.KindForbidden, domain.CodeEmailDomainForbidden)

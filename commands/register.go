@@ -37,15 +37,16 @@ func (h *Handlers) RegisterViaLink(ctx context.Context, req Request, in Register
 	if err := org.Link.CheckToken(generation, h.clock()); err != nil {
 		return RegisterResult{}, err
 	}
-	email, err := domain.ParseEmail(in.Email)
-	if err != nil {
-		return RegisterResult{}, fieldError("email", err)
+	// Every field is checked before the link's rules, so that one answer
+	// lists all there is to fix in the form.
+	email, emailErr := domain.ParseEmail(in.Email)
+	_, nameErr := domain.ParsePersonName(in.Name)
+	if err := checkFields(fieldCheck{"email", emailErr}, fieldCheck{"name", nameErr},
+		fieldCheck{"password", domain.CheckPassword(in.Password, email)}); err != nil {
+		return RegisterResult{}, err
 	}
 	if err := org.Link.Admits(generation, email, h.clock()); err != nil {
 		return RegisterResult{}, err
-	}
-	if err := domain.CheckPassword(in.Password, email); err != nil {
-		return RegisterResult{}, fieldError("password", err)
 	}
 	hash, err := h.passwords.Hash(in.Password)
 	if err != nil {
