@@ -125,6 +125,7 @@ func benchFlags(fs *pflag.FlagSet, o *bench.Options) {
 	fs.StringVar(&o.RebuildProjection, "rebuild-projection", o.RebuildProjection, "read model the rebuild stage rebuilds")
 	fs.StringVar(&o.Topology, "topology", o.Topology, "one: one portal process; split: portal mongo, a replica of role api (embeds the event store, takes the requests) and one of role all (projects, mails)")
 	fs.IntVar(&o.BackgroundNice, "background-nice", o.BackgroundNice, "with --topology split: nice value of the replica of role all and of portal mongo")
+	fs.IntSliceVar(&o.BackgroundCPUs, "background-cpus", o.BackgroundCPUs, "with --topology split: the only CPUs (comma-separated numbers) the replica of role all and portal mongo may use; the api replica may use every CPU (Linux)")
 	fs.BoolVar(&o.PauseBackground, "pause-background", o.PauseBackground, "with --topology split: stop the background processes during the command stages' loads (as if they ran on CPUs of their own)")
 }
 

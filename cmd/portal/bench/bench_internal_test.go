@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -283,6 +285,11 @@ func TestValidateTopology(t *testing.T) {
 		}, "start the split yourself"},
 		{"nice out of range", func(o *Options) { o.Topology, o.BackgroundNice = TopologySplit, 20 }, "--background-nice 20"},
 		{"negative nice", func(o *Options) { o.Topology, o.BackgroundNice = TopologySplit, -5 }, "--background-nice -5"},
+		{"split, background on CPU 0", func(o *Options) { o.Topology, o.BackgroundCPUs = TopologySplit, []int{0} }, ""},
+		{"background CPUs in one process", func(o *Options) { o.BackgroundCPUs = []int{0} }, "--background-cpus needs --topology split"},
+		{"a CPU the machine lacks", func(o *Options) { o.Topology, o.BackgroundCPUs = TopologySplit, []int{runtime.NumCPU()} },
+			fmt.Sprintf("--background-cpus %d", runtime.NumCPU())},
+		{"a negative CPU", func(o *Options) { o.Topology, o.BackgroundCPUs = TopologySplit, []int{-1} }, "--background-cpus -1"},
 	} {
 		o := base
 		tc.set(&o)
@@ -321,11 +328,54 @@ func TestCommandGoalsNameTheTopology(t *testing.T) {
 			t.Errorf("split: note %q", n)
 		}
 	}
+	res.Target.BackgroundCPUs = []int{1}
+	for _, n := range notes() {
+		if !strings.Contains(n, "background confined to CPU 1 at nice 19") {
+			t.Errorf("split, background on CPU 1: note %q", n)
+		}
+	}
 	res.Target.BackgroundPaused = true
 	for _, n := range notes() {
 		if !strings.Contains(n, "background paused") {
 			t.Errorf("split, paused: note %q", n)
 		}
+	}
+}
+
+// A child started with CPUs runs on those alone, every thread of it, and
+// with the nice value given.
+func TestStartLimitedConfinesTheChild(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("CPU affinity is set on Linux only")
+	}
+	cmd := exec.Command("sleep", "30")
+	if err := startLimited(cmd, 7, []int{0}); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(status), "Cpus_allowed_list:\t0\n") {
+		t.Errorf("the child may run on other CPUs:\n%s", status)
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
+	if len(fields) < 17 || fields[16] != "7" { // field 19 of stat, nice
+		t.Errorf("the child's nice value: stat %q", stat)
+	}
+	// The threads that run the harness's goroutines are not confined (the
+	// one that forked the child is gone, or wedged if it was the main
+	// thread, which /proc/self would show).
+	runtime.LockOSThread()
+	self, err := os.ReadFile("/proc/thread-self/status")
+	runtime.UnlockOSThread()
+	if err == nil && runtime.NumCPU() > 1 && strings.Contains(string(self), "Cpus_allowed_list:\t0\n") {
+		t.Error("starting a confined child confined the harness")
 	}
 }
 

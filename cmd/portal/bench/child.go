@@ -73,6 +73,9 @@ type childSpec struct {
 	// nice, when above 0, is the child's nice value from its first
 	// instruction on (every thread it starts inherits it).
 	nice int
+	// cpus, when not empty, are the only CPUs the child may run on, from
+	// its first instruction on, like nice.
+	cpus []int
 }
 
 // startProcess runs spec's child with spec.env added to the harness's
@@ -93,7 +96,7 @@ func startProcess(ctx context.Context, spec childSpec) (*child, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := startNice(cmd, spec.nice); err != nil {
+	if err := startLimited(cmd, spec.nice, spec.cpus); err != nil {
 		return nil, fmt.Errorf("start portal %s %s: %w", spec.binary, spec.args[0], err)
 	}
 	c := &child{cmd: cmd, pid: cmd.Process.Pid, readyMsg: spec.ready, logTo: spec.logTo, done: make(chan struct{})}
@@ -117,21 +120,30 @@ func startProcess(ctx context.Context, spec childSpec) (*child, error) {
 	}
 }
 
-// startNice starts cmd with the nice value given (none when 0). Linux
-// keeps a nice value per thread and a new thread or process inherits its
-// creator's, so the child is forked from a thread of its own that takes
-// the value first; that thread ends with the goroutine, since it stays
-// locked to it.
-func startNice(cmd *exec.Cmd, nice int) error {
-	if nice == 0 {
+// startLimited starts cmd with the nice value given (none when 0) and
+// confined to cpus (any when empty). Linux keeps both per thread and a new
+// thread or process inherits its creator's, so the child is forked from a
+// thread of its own that takes them first; that thread ends with the
+// goroutine, since it stays locked to it (were it the main thread, the
+// runtime parks it for good instead: it runs no goroutine again).
+func startLimited(cmd *exec.Cmd, nice int, cpus []int) error {
+	if nice == 0 && len(cpus) == 0 {
 		return cmd.Start()
 	}
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
-		if err := syscall.Setpriority(syscall.PRIO_PROCESS, 0, nice); err != nil {
-			errc <- fmt.Errorf("nice %d: %w", nice, err)
-			return
+		if nice != 0 {
+			if err := syscall.Setpriority(syscall.PRIO_PROCESS, 0, nice); err != nil {
+				errc <- fmt.Errorf("nice %d: %w", nice, err)
+				return
+			}
+		}
+		if len(cpus) > 0 {
+			if err := confineThread(cpus); err != nil {
+				errc <- fmt.Errorf("CPUs %v: %w", cpus, err)
+				return
+			}
 		}
 		errc <- cmd.Start()
 	}()

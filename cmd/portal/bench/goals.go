@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -60,9 +61,23 @@ func topologyNote(t Target) string {
 		return ""
 	case t.BackgroundPaused:
 		return "api replica, background paused: as if it ran on CPUs of its own"
+	case len(t.BackgroundCPUs) > 0:
+		return fmt.Sprintf("api replica on every CPU, background confined to %s at nice %d", cpuList(t.BackgroundCPUs), t.BackgroundNice)
 	default:
 		return fmt.Sprintf("api replica, background on the same CPUs at nice %d", t.BackgroundNice)
 	}
+}
+
+// cpuList names CPUs as "CPU 1" or "CPUs 0, 2".
+func cpuList(cpus []int) string {
+	names := make([]string, len(cpus))
+	for i, c := range cpus {
+		names[i] = strconv.Itoa(c)
+	}
+	if len(cpus) == 1 {
+		return "CPU " + names[0]
+	}
+	return "CPUs " + strings.Join(names, ", ")
 }
 
 func joinNotes(a, b string) string {

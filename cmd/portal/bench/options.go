@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -119,6 +120,11 @@ type Options struct {
 	// BackgroundNice is the nice value of the background processes of a
 	// split run (0–19).
 	BackgroundNice int
+	// BackgroundCPUs, when not empty, are the only CPUs a split run's
+	// background processes may use (the api replica may use every CPU):
+	// background work confined to its share of a machine, as a cgroup's
+	// cpuset or taskset would confine it. Linux only.
+	BackgroundCPUs []int
 	// PauseBackground stops a split run's background processes (SIGSTOP)
 	// during the loads of the command stages and their baselines, and
 	// continues them (SIGCONT) before the settle wait: the figures of a
@@ -233,6 +239,14 @@ func (o Options) validate() error {
 		bad("--topology %s starts its own processes; with --url, start the split yourself (BENCHMARKS.md) and give --pid of the replica measured", TopologySplit)
 	case o.PauseBackground && o.Topology != TopologySplit:
 		bad("--pause-background needs --topology %s: in one process the background work cannot be paused apart from the commands", TopologySplit)
+	}
+	if len(o.BackgroundCPUs) > 0 && o.Topology != TopologySplit {
+		bad("--background-cpus needs --topology %s: in one process the background work shares the commands' CPUs", TopologySplit)
+	}
+	for _, c := range o.BackgroundCPUs {
+		if c < 0 || c >= runtime.NumCPU() {
+			bad("--background-cpus %d: this machine's CPUs are 0 to %d", c, runtime.NumCPU()-1)
+		}
 	}
 	if o.BackgroundNice < 0 || o.BackgroundNice > 19 {
 		bad("--background-nice %d: want 0 (as the api replica) to 19 (the lowest priority)", o.BackgroundNice)

@@ -60,8 +60,12 @@ func printReport(out io.Writer, res *Results, jsonPath string) {
 	fmt.Fprintf(out, "target: %s %s, pid %d, data on %s; event store %s, read models %s\n",
 		t.Mode, t.URL, t.PID, orDash(m.DataFS), reach(t.EventStore), reach(t.Mongo))
 	if t.Topology == TopologySplit {
-		fmt.Fprintf(out, "topology split: the target is a replica of role api that embeds the event store; %s at nice %d do the background work.\n",
+		fmt.Fprintf(out, "topology split: the target is a replica of role api that embeds the event store; %s at nice %d do the background work",
 			describeBackground(t.Background), t.BackgroundNice)
+		if len(t.BackgroundCPUs) > 0 {
+			fmt.Fprintf(out, ", on %s only (the api replica may use every CPU)", cpuList(t.BackgroundCPUs))
+		}
+		fmt.Fprintln(out, ".")
 		if t.BackgroundPaused {
 			fmt.Fprintln(out, "The background was paused (SIGSTOP) during the loads of raw-append and the command stages: "+
 				"their figures are those of an api replica whose background work runs on CPUs of its own.")

@@ -56,6 +56,7 @@ type Target struct {
 	Topology         string              `json:"topology"`
 	Background       []BackgroundProcess `json:"background,omitempty"`
 	BackgroundNice   int                 `json:"backgroundNice,omitempty"`
+	BackgroundCPUs   []int               `json:"backgroundCPUs,omitempty"`
 	BackgroundPaused bool                `json:"backgroundPausedDuringCommands,omitempty"`
 }
 

@@ -84,8 +84,9 @@ func (r *runner) startChild(ctx context.Context, undo *[]func()) error {
 // roles", one process per part: `portal mongo`; a replica of role api,
 // which embeds the event store and takes every request of the run; and a
 // replica of role all, which projects and mails. The last two are the
-// background: they run at --background-nice, and with --pause-background
-// they are stopped during the loads of the command stages.
+// background: they run at --background-nice (and on --background-cpus
+// only, when given), and with --pause-background they are stopped during
+// the loads of the command stages.
 func (r *runner) startSplit(ctx context.Context, undo *[]func()) error {
 	dir, err := r.makeDataDir(undo)
 	if err != nil {
@@ -95,7 +96,7 @@ func (r *runner) startSplit(ctx context.Context, undo *[]func()) error {
 	r.readModelsDir = filepath.Join(dir, "readmodels")
 	mongo, err := r.start(ctx, undo, "portal mongo", childSpec{
 		args:  []string{"mongo", "--listen", "127.0.0.1:0", "--data", r.readModelsDir},
-		ready: readyMongo, nice: nice, env: map[string]string{"PORTAL_LOG_FORMAT": "json"},
+		ready: readyMongo, nice: nice, cpus: r.o.BackgroundCPUs, env: map[string]string{"PORTAL_LOG_FORMAT": "json"},
 	}, suffixed(r.o.ChildLog, ".mongo"))
 	if err != nil {
 		return err
@@ -132,7 +133,7 @@ func (r *runner) startSplit(ctx context.Context, undo *[]func()) error {
 	maps.Copy(env, map[string]string{
 		"PORTAL_DATA_DIR": filepath.Join(dir, "all"), "PORTAL_EVENTSTORE_URL": api.eventStore,
 	})
-	worker, err := r.start(ctx, undo, "the replica of role all", childSpec{args: []string{"serve"}, ready: readyServe, env: env, nice: nice},
+	worker, err := r.start(ctx, undo, "the replica of role all", childSpec{args: []string{"serve"}, ready: readyServe, env: env, nice: nice, cpus: r.o.BackgroundCPUs},
 		suffixed(r.o.ChildLog, ".all"))
 	if err != nil {
 		return err
@@ -144,7 +145,8 @@ func (r *runner) startSplit(ctx context.Context, undo *[]func()) error {
 		}
 	}
 	r.eventStore, r.mongoURI = api.eventStore, mongo.mongoURL
-	t := Target{Mode: "child", Topology: TopologySplit, DataDir: dir, BackgroundNice: nice, BackgroundPaused: r.o.PauseBackground}
+	t := Target{Mode: "child", Topology: TopologySplit, DataDir: dir, BackgroundNice: nice, BackgroundCPUs: r.o.BackgroundCPUs,
+		BackgroundPaused: r.o.PauseBackground}
 	for _, b := range r.background {
 		t.Background = append(t.Background, BackgroundProcess{Role: b.role, PID: b.child.pid})
 	}
