@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/orgportal/onboarding/domain"
@@ -78,7 +79,8 @@ type JoinResult struct {
 }
 
 // AcceptInvitation creates the account bound to the invited address and
-// adds it to the organization with the pre-assigned role. The token works
+// adds it to the organization with the pre-assigned role, under the name
+// given (or, left empty, the one the inviter gave, if any). The token works
 // once: of any number of concurrent accepts exactly one makes a member,
 // the others get invitation_already_accepted. An expired, revoked or
 // superseded token is Gone with its own code. Nothing is written before
@@ -109,7 +111,11 @@ func (h *Handlers) AcceptInvitation(ctx context.Context, req Request, in AcceptI
 	if err != nil {
 		return JoinResult{}, err
 	}
-	name, nameErr := domain.ParsePersonName(in.Name)
+	given := in.Name
+	if strings.TrimSpace(given) == "" && inv.Name != "" {
+		given = inv.Name // the inviter's name for them, when they leave theirs out
+	}
+	name, nameErr := domain.ParsePersonName(given)
 	if err := checkFields(fieldCheck{"name", nameErr}, fieldCheck{"password", domain.CheckPassword(in.Password, email)}); err != nil {
 		return JoinResult{}, err
 	}

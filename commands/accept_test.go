@@ -112,3 +112,35 @@ func TestAcceptInvitation_TwentyConcurrentAcceptsGiveOneMember(t *testing.T) {
 		t.Fatalf("invitation accepted by %q", inv.AcceptedBy)
 	}
 }
+
+// The name pasted before the address travels with the invitation: the
+// acceptance page offers it, and an accept that leaves the name out joins
+// under it; one given replaces it.
+func TestAcceptInvitation_TheInvitersNameForTheInvitee(t *testing.T) {
+	e := newEnv(t)
+	id := e.invite(`"Quinn, Harley" <`+e.addr("quinn")+">", "")
+	if inv := e.invitation(id); inv.Name != "Quinn, Harley" {
+		t.Fatalf("invitation name %q", inv.Name)
+	}
+	token := e.invitationToken(id)
+	view, err := e.h.DescribeInvitation(e.ctx, token)
+	if err != nil || view.Name != "Quinn, Harley" {
+		t.Fatalf("describe: %+v %v", view, err)
+	}
+	res, err := e.h.AcceptInvitation(e.ctx, commands.Request{}, commands.AcceptInput{Token: token, Name: "  ", Password: goodPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, ok := e.orgState().Member(res.UserID); !ok || m.Name != "Quinn, Harley" {
+		t.Fatalf("member %+v %v, want the inviter's name for them", m, ok)
+	}
+
+	other := e.invite(`Wrong Name <`+e.addr("rae")+">", "")
+	res, err = e.h.AcceptInvitation(e.ctx, commands.Request{}, commands.AcceptInput{Token: e.invitationToken(other), Name: "Rae Right", Password: goodPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := e.orgState().Member(res.UserID); m.Name != "Rae Right" {
+		t.Fatalf("member name %q, want their own", m.Name)
+	}
+}

@@ -60,7 +60,8 @@ var openAPIDocument = sync.OnceValue(func() map[string]any {
 		200, ref("InvitationView"), 404, 429, 503))
 	add("post", "/invitations/{token}/accept", op("acceptInvitation", "invitations",
 		"Create the account bound to the invited address and join with the pre-assigned role", public,
-		obj(props{"name": str(""), "password": str("at least 12 characters")}, "name", "password"),
+		obj(props{"name": str("may be left out when the invitation carries the inviter's name for the invitee (GET /invitations/{token})"),
+			"password": str("at least 12 characters")}, "password"),
 		201, joined, 400, 404, 409, 410, 413, 415, 429, 503))
 
 	add("get", "/join/{token}", op("describeJoinLink", "self-service", "The organization behind a self-service link", public, nil,
