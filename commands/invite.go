@@ -43,6 +43,7 @@ type InviteUsersInput struct {
 // (later duplicates of an address are dropped).
 type InviteOutcome struct {
 	Email        string // display form, or the text given when invalid
+	Name         string // the display name pasted before a valid address, if any
 	Status       InviteStatus
 	InvitationID domain.InvitationID // the new one, or the pending one for already_invited
 	Reason       string              // why the address is invalid
@@ -116,7 +117,7 @@ func (h *Handlers) inviteOne(ctx context.Context, meta Metadata, org domain.Orga
 		return InviteOutcome{Email: entry.Input, Status: InviteInvalidAddress, Reason: reasonOf(entry.Err)}, 0, nil
 	}
 	email := entry.Email
-	out := InviteOutcome{Email: email.String()}
+	out := InviteOutcome{Email: email.String(), Name: entry.Name}
 	if _, ok := org.MemberByEmail(email); ok {
 		out.Status = InviteAlreadyMember
 		return out, 0, nil

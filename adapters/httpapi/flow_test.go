@@ -45,6 +45,9 @@ func TestOnboardingFlowsOverHTTP(t *testing.T) {
 		if id, ok := m["invitationId"].(string); ok {
 			ids[m["email"].(string)] = id
 		}
+		if name, _ := m["name"].(string); (m["email"] == bob) != (name == "Bob Builder") {
+			t.Errorf("result %v: the name pasted before bob's address, and no other", m)
+		}
 		if m["status"] == "invalid" && (m["reason"] == "" || m["email"] != "not-an-address") {
 			t.Errorf("invalid result: %v", m)
 		}

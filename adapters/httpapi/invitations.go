@@ -42,6 +42,7 @@ type inviteRequest struct {
 
 type inviteResult struct {
 	Email        string `json:"email"`
+	Name         string `json:"name,omitempty"`
 	Status       string `json:"status"`
 	InvitationID string `json:"invitationId,omitempty"`
 	Reason       string `json:"reason,omitempty"`
@@ -74,7 +75,7 @@ func (a *API) invite(c *gin.Context) error {
 	}
 	out := inviteResponse{Results: make([]inviteResult, len(res.Results)), Position: uint64(res.Position)}
 	for i, r := range res.Results {
-		out.Results[i] = inviteResult{Email: r.Email, Status: string(r.Status), InvitationID: string(r.InvitationID), Reason: r.Reason}
+		out.Results[i] = inviteResult{Email: r.Email, Name: r.Name, Status: string(r.Status), InvitationID: string(r.InvitationID), Reason: r.Reason}
 		if r.Status == commands.InviteInvited {
 			budget--
 		}

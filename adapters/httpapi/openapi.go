@@ -140,6 +140,7 @@ var openAPIDocument = sync.OnceValue(func() map[string]any {
 				"InvitationItem": invitationItemSchema(),
 				"AuditEntry":     auditEntrySchema(),
 				"InviteResult": obj(props{"results": arr(obj(props{"email": str(""),
+					"name":         str("the display name pasted before the address, if any"),
 					"status":       enum("invited", "already_member", "already_invited", "invalid"),
 					"invitationId": str(""), "reason": str("why the address is invalid")})), "position": position()}),
 			},

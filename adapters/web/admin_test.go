@@ -107,6 +107,8 @@ func TestInviteForm(t *testing.T) {
 
 	// A list pasted from a mail program: the display name is the invitee's
 	// name until they choose their own, offered on the acceptance page.
+	pasted := b.submit("/users/invite", "/users/invite", url.Values{"emails": {`Eve Example <` + e.addr("eve") + `>`}, "role": {"member"}})
+	pasted.want(t, http.StatusOK, "Outcome per address", e.addr("eve"), "(Eve Example)", "Invited")
 	dora := e.invite(`"Maar, Dora" <`+e.addr("dora")+`>`, "")
 	accept := e.browser().get("/invite/"+e.invitationToken(dora)).want(t, http.StatusOK, e.addr("dora"))
 	if !strings.Contains(accept.Body, `value="Maar, Dora"`) {

@@ -185,8 +185,8 @@ type inviteData struct {
 }
 
 type inviteRow struct {
-	Email, Outcome, Detail string
-	OK                     bool
+	Email, Name, Outcome, Detail string
+	OK                           bool
 }
 
 func (p *Pages) inviteFormPage(c *gin.Context) {
@@ -222,7 +222,7 @@ func (p *Pages) invite(c *gin.Context) {
 		return
 	}
 	for _, r := range res.Results {
-		row := inviteRow{Email: r.Email}
+		row := inviteRow{Email: r.Email, Name: r.Name}
 		switch r.Status {
 		case commands.InviteInvited:
 			budget--
