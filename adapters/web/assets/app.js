@@ -107,10 +107,10 @@
   });
 
   // A form is sent once. A second click (or Enter) while the first request
-  // is on its way would send it again, and the browser shows the second
-  // answer: for an invitation, "already accepted" instead of the welcome.
-  // Listeners run in the order added, so a form whose confirmation was
-  // declined (above) is not counted as sent.
+  // is on its way would send it again, and the browser shows the answer to
+  // the second, which may differ from the first's (an invitation the first
+  // request accepted). Listeners run in the order added, so a form whose
+  // confirmation was declined (above) is not counted as sent.
   each('form[method="post"]', function (form) {
     form.addEventListener('submit', function (event) {
       if (event.defaultPrevented) {
