@@ -170,28 +170,24 @@ func (h *Handlers) AcceptInvitation(ctx context.Context, req Request, in AcceptI
 		h.undoJoin(meta, m, rehold)
 		return JoinResult{}, err
 	}
-	pos, err := h.join(ctx, meta, m)
+	pos, account, err := h.join(ctx, meta, m)
 	if err != nil {
 		return JoinResult{}, err
 	}
-	if err := h.confirmOwnPassword(ctx, user, hash, in.Password); err != nil {
+	if err := h.ownPassword(account, hash, in.Password); err != nil {
 		return JoinResult{}, err
 	}
 	return JoinResult{UserID: user, OrgID: inv.OrgID, Position: pos}, nil
 }
 
-// confirmOwnPassword makes sure an accept answers success only when the
-// account it joined signs in with the password this request chose. The
-// account is created once; an accept whose join found it already created
-// (a resume that ran while the original accept was still writing, slower
-// than the grace) would otherwise answer 201 with somebody else's
-// password in force. The same password repeated is a plain retry and
-// succeeds.
-func (h *Handlers) confirmOwnPassword(ctx context.Context, user domain.UserID, hash, password string) error {
-	account, _, err := load(ctx, h.store, domain.UserStream(user), domain.EvolveAccount)
-	if err != nil {
-		return err
-	}
+// ownPassword makes sure an accept answers success only when the account
+// it joined (as join returned it) signs in with the password this request
+// chose. The account is created once; an accept whose join found it
+// already created (a resume that ran while the original accept was still
+// writing, slower than the grace) would otherwise answer 201 with
+// somebody else's password in force. The same password repeated is a
+// plain retry and succeeds.
+func (h *Handlers) ownPassword(account domain.AccountState, hash, password string) error {
 	if account.PasswordHash == hash {
 		return nil
 	}
@@ -258,11 +254,11 @@ func (h *Handlers) resumeAccept(ctx context.Context, req Request, inv domain.Inv
 	if _, _, err := h.reserve(ctx, meta, m, inv.ID); err != nil {
 		return JoinResult{}, err
 	}
-	pos, err := h.join(ctx, meta, m)
+	pos, account, err := h.join(ctx, meta, m)
 	if err != nil {
 		return JoinResult{}, err
 	}
-	if err := h.confirmOwnPassword(ctx, user, hash, password); err != nil {
+	if err := h.ownPassword(account, hash, password); err != nil {
 		return JoinResult{}, err
 	}
 	return JoinResult{UserID: user, OrgID: inv.OrgID, Position: pos}, nil

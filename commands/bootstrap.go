@@ -121,7 +121,7 @@ func (h *Handlers) Bootstrap(ctx context.Context, req Request, in BootstrapInput
 	if _, _, err := h.reserve(ctx, meta, m, ""); err != nil {
 		return BootstrapResult{}, err
 	}
-	pos, err := h.join(ctx, meta, m)
+	pos, _, err := h.join(ctx, meta, m)
 	if err != nil {
 		return BootstrapResult{}, err
 	}

@@ -249,6 +249,19 @@ func (e *env) acceptAsync(h *commands.Handlers, token, password string) <-chan a
 	return done
 }
 
+// acceptStalledAfterMarking invites local and starts an accept of the
+// invitation with goodPassword that stalls once it has marked the
+// invitation accepted, before it writes the account; it returns the token,
+// the accept's outcome to come and the store that releases it.
+func (e *env) acceptStalledAfterMarking(local string) (string, <-chan acceptResult, *stallingAfter) {
+	e.t.Helper()
+	token := e.invitationToken(e.invite(e.addr(local), ""))
+	stalled, store := e.stallingAfter(domain.CategoryInvitation)
+	first := e.acceptAsync(stalled, token, goodPassword)
+	<-store.arrived
+	return token, first, store
+}
+
 // CI found this: an accept that read the invitation just after a
 // concurrent accept marked it, while that one was still writing the
 // account, took the resume path meant for interrupted accepts and
@@ -257,11 +270,7 @@ func (e *env) acceptAsync(h *commands.Handlers, token, password string) <-chan a
 // told invitation_already_accepted.
 func TestAcceptWhileAnotherIsWritingTheAccountIsRefused(t *testing.T) {
 	e := newEnv(t)
-	id := e.invite(e.addr("quinn"), "")
-	token := e.invitationToken(id)
-	stalled, store := e.stallingAfter(domain.CategoryInvitation)
-	first := e.acceptAsync(stalled, token, goodPassword)
-	<-store.arrived // the invitation is accepted; the account is not written yet
+	token, first, store := e.acceptStalledAfterMarking("quinn")
 
 	second := e.acceptAsync(e.h, token, "a different passphrase entirely")
 	close(store.release)
@@ -281,11 +290,7 @@ func TestAcceptWhileAnotherIsWritingTheAccountIsRefused(t *testing.T) {
 // answer 201 as well, since its password is not the one in force.
 func TestAcceptStalledPastTheGraceLosesToTheResume(t *testing.T) {
 	e := newEnv(t)
-	id := e.invite(e.addr("quinn"), "")
-	token := e.invitationToken(id)
-	stalled, store := e.stallingAfter(domain.CategoryInvitation)
-	first := e.acceptAsync(stalled, token, goodPassword)
-	<-store.arrived
+	token, first, store := e.acceptStalledAfterMarking("quinn")
 
 	const resumed = "a different passphrase entirely"
 	second := <-e.acceptAsync(e.h, token, resumed)

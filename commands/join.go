@@ -34,9 +34,11 @@ func (h *Handlers) reserve(ctx context.Context, meta Metadata, m newMember, invi
 // join writes the rest of a join after the reservation, in the order the
 // domain documents: the account, its sign-in index entry, then the member
 // on the organization's roster. Each step is skipped when already done, so
-// the whole can be repeated after a failure part-way.
-func (h *Handlers) join(ctx context.Context, meta Metadata, m newMember) (Position, error) {
-	_, accountPos, err := update(ctx, h.store, domain.UserStream(m.UserID), domain.EvolveAccount, meta,
+// the whole can be repeated after a failure part-way. It returns the
+// account as it stands, which is another join's when that one created it
+// first.
+func (h *Handlers) join(ctx context.Context, meta Metadata, m newMember) (Position, domain.AccountState, error) {
+	account, accountPos, err := update(ctx, h.store, domain.UserStream(m.UserID), domain.EvolveAccount, meta,
 		func(s domain.AccountState) ([]domain.Event, error) {
 			if s.Exists() {
 				return nil, nil
@@ -47,14 +49,14 @@ func (h *Handlers) join(ctx context.Context, meta Metadata, m newMember) (Positi
 			}, h.clock())
 		})
 	if err != nil {
-		return 0, err
+		return 0, domain.AccountState{}, err
 	}
 	_, loginPos, err := update(ctx, h.store, domain.LoginStream(m.Email), domain.EvolveLogin, meta,
 		func(s domain.LoginState) ([]domain.Event, error) {
 			return domain.DecideLogin(s, domain.LinkLoginAccount{UserID: m.UserID, OrgID: m.OrgID}, h.clock())
 		})
 	if err != nil {
-		return 0, err
+		return 0, domain.AccountState{}, err
 	}
 	_, orgPos, err := update(ctx, h.store, domain.OrganizationStream(m.OrgID), domain.EvolveOrganization, meta,
 		func(s domain.OrganizationState) ([]domain.Event, error) {
@@ -64,9 +66,9 @@ func (h *Handlers) join(ctx context.Context, meta Metadata, m newMember) (Positi
 			return m.admit(s)
 		})
 	if err != nil {
-		return 0, err
+		return 0, domain.AccountState{}, err
 	}
-	return latest(accountPos, loginPos, orgPos), nil
+	return latest(accountPos, loginPos, orgPos), account, nil
 }
 
 // undoJoin takes back what a join that failed at the roster step wrote: it

@@ -47,7 +47,7 @@ func (h *Handlers) AddMemberManually(ctx context.Context, req Request, in AddMem
 	if _, _, err := h.reserve(ctx, meta, m, ""); err != nil {
 		return JoinResult{}, err
 	}
-	pos, err := h.join(ctx, meta, m)
+	pos, _, err := h.join(ctx, meta, m)
 	if err != nil {
 		if domain.KindOf(err) != "" {
 			h.undoJoin(meta, m, "") // the actor lost their admin role meanwhile

@@ -197,7 +197,7 @@ func (h *Handlers) VerifyRegistration(ctx context.Context, req Request, token st
 		}
 		return JoinResult{}, err
 	}
-	pos, err := h.join(ctx, meta, m)
+	pos, _, err := h.join(ctx, meta, m)
 	if err != nil {
 		// A lost race for the roster (many joining at once) is no refusal:
 		// the repeat resumes. Rejecting here closed the registration for
