@@ -28,16 +28,13 @@ type procSample struct {
 
 // readProc reads /proc/<pid>/status and /proc/<pid>/stat.
 func readProc(pid int) (procSample, error) {
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
+	var s procSample
+	var err error
+	if s.RSSKiB, s.HWMKiB, err = hostinfo.Memory(pid); err != nil {
 		return procSample{}, err
 	}
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return procSample{}, err
-	}
-	var s procSample
-	if s.RSSKiB, s.HWMKiB, err = hostinfo.ParseStatus(status); err != nil {
 		return procSample{}, err
 	}
 	if s.CPUSeconds, err = parseStatCPU(stat); err != nil {
