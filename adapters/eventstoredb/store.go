@@ -203,11 +203,11 @@ func untilDone[T any](ctx context.Context, conn *Conn, client *esdb.Client, call
 	}
 	done := make(chan result, 1)
 	conn.inflight.Add(1) // the caller holds one already, so this cannot race Close's Wait
-	go func() {
+	callWorkers.run(func() {
 		defer conn.inflight.Done()
 		v, err := call()
 		done <- result{v, err}
-	}()
+	})
 	var zero T
 	select {
 	case r := <-done:
