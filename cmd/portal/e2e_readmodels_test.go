@@ -114,6 +114,19 @@ func TestE2EReadModels(t *testing.T) {
 			t.Errorf("/metrics has no %s", series)
 		}
 	}
+	// The invitation request, and the event store calls behind it: the
+	// bootstrap and the two invitations made at least six appends.
+	if !regexp.MustCompile(`\nportal_http_request_duration_seconds_count\{code="200",method="POST",route="/api/v1/orgs/:orgId/invitations"\} 1\n`).MatchString(metrics) {
+		t.Errorf("/metrics does not count the one invitation request:\n%s", metrics)
+	}
+	for series, least := range map[string]float64{`call="append",outcome="ok"`: 6, `call="read",outcome="ok"`: 1} {
+		m := regexp.MustCompile(`\nportal_eventstore_call_duration_seconds_count\{` + series + `\} (\S+)`).FindStringSubmatch(metrics)
+		if m == nil {
+			t.Errorf("/metrics has no event store calls %s", series)
+		} else if v, _ := strconv.ParseFloat(m[1], 64); v < least {
+			t.Errorf("/metrics counts %v event store calls %s, want at least %v", v, series, least)
+		}
+	}
 
 	// The admin API wants its token.
 	for _, token := range []string{"", "wrong-token-wrong-token-wrong-token-x"} {

@@ -30,7 +30,7 @@ type readinessCheck struct {
 	check func(context.Context) error
 }
 
-func newRouter(logger *slog.Logger, checks []readinessCheck) *gin.Engine {
+func newRouter(logger *slog.Logger, checks []readinessCheck, middleware ...gin.HandlerFunc) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	// The client address is the connection's unless proxies are
@@ -42,6 +42,7 @@ func newRouter(logger *slog.Logger, checks []readinessCheck) *gin.Engine {
 		logger.Error("panic in HTTP handler", "route", c.FullPath(), "panic", rec)
 		c.AbortWithStatus(http.StatusInternalServerError)
 	}))
+	r.Use(middleware...)
 
 	// /healthz: the process is alive and serving HTTP.
 	r.GET("/healthz", func(c *gin.Context) {

@@ -19,8 +19,8 @@ import (
 // so the live heap is what tells a leak from a busy moment). Figures of a
 // projection come from the replica that runs it; standby replicas report
 // it as not active (sum or max over replicas in queries), replicas of
-// role api too.
-func mountMetrics(r *gin.Engine, runner *projections.Runner, reader *readmodels.MongoReader) {
+// role api too. more are collectors of the caller's (callMetrics).
+func mountMetrics(r *gin.Engine, runner *projections.Runner, reader *readmodels.MongoReader, more ...prometheus.Collector) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
@@ -29,6 +29,7 @@ func mountMetrics(r *gin.Engine, runner *projections.Runner, reader *readmodels.
 		projectionCollector{runner: runner},
 		usersCacheCollector{reader: reader},
 	)
+	reg.MustRegister(more...)
 	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 	r.GET("/metrics", gin.WrapH(h))
 }

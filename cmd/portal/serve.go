@@ -120,9 +120,12 @@ func runServe(ctx context.Context, cfg config.Config, logger *slog.Logger, stdou
 		return fmt.Errorf("password hasher: %w", err)
 	}
 
-	// 5. Command handlers, then the bootstrap organization.
+	// 5. Command handlers, then the bootstrap organization. Their calls
+	// to the event store, and the mail reactor's, are timed for /metrics.
+	calls := newCallMetrics()
+	timedEvents := calls.timeCalls(events)
 	handlers, err := commands.New(commands.Deps{
-		Store: events, Clock: time.Now, Tokens: signers, Passwords: hasher,
+		Store: timedEvents, Clock: time.Now, Tokens: signers, Passwords: hasher,
 		Config: commands.Config{PublicURL: publicURL, InvitationTTL: cfg.InvitationTTL, SessionCacheTTL: sessionCacheTTL(cfg.SessionCacheTTL)},
 	})
 	if err != nil {
@@ -163,7 +166,7 @@ func runServe(ctx context.Context, cfg config.Config, logger *slog.Logger, stdou
 	if cfg.APIOnly() {
 		logger.Info("role api: serving the API and the pages only; replicas of role all run the projections and the mail")
 	} else {
-		stopMail, err := startMailReactor(ctx, cfg, publicURL, templates, conn, codec, events, signers, readModels.db, logger)
+		stopMail, err := startMailReactor(ctx, cfg, publicURL, templates, conn, codec, timedEvents, signers, readModels.db, logger)
 		if err != nil {
 			return err
 		}
@@ -177,13 +180,13 @@ func runServe(ctx context.Context, cfg config.Config, logger *slog.Logger, stdou
 		{name: "eventstore", check: func(ctx context.Context) error { return pingEventStore(ctx, events) }},
 		{name: "readmodels", check: func(ctx context.Context) error { return pingReadModels(ctx, readModels.db) }},
 		{name: "projections", check: projectionsReady(runner)},
-	})
+	}, calls.timeRequests)
 	if proxies := cfg.TrustedProxyList(); len(proxies) > 0 {
 		if err := router.SetTrustedProxies(proxies); err != nil {
 			return fmt.Errorf("trusted proxies: %w", err)
 		}
 	}
-	mountMetrics(router, runner, reader)
+	mountMetrics(router, runner, reader, calls.collectors()...)
 	mountAdmin(router, runner, cfg.AdminToken, logger)
 	// One set of rate limits for the API and the pages: both run the same
 	// commands, so using both must not double anyone's attempts.
