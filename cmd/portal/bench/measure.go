@@ -104,10 +104,14 @@ func (r *runner) settle(ctx context.Context, s *Stage) {
 // settle wait, and fills s. In a split run the background may be paused
 // for the load, and the api replica's own CPU is a figure of its own.
 func (r *runner) measureCommands(ctx context.Context, s *Stage, spec loadSpec, op opFunc) loadResult {
+	calls0, timed := r.callTimes(ctx)
 	cpu0, target0 := r.cpuNow(), r.targetCPU()
 	resume := r.pauseBackground(s)
 	res := r.load(ctx, s, spec, op)
 	resume()
+	if calls1, ok := r.callTimes(ctx); timed && ok {
+		figureCallTimes(s, calls0, calls1, res.Count+res.Errors)
+	}
 	r.account(ctx, s, cpu0, r.cpuNow(), res)
 	if target1 := r.targetCPU(); len(r.background) > 0 && target0 >= 0 && target1 >= 0 {
 		s.figure("apiReplicaCPUS", target1-target0)

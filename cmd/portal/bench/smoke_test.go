@@ -251,6 +251,17 @@ func TestSmokeSplit(t *testing.T) {
 		// load too, which the api replica's own does not.
 		t.Errorf("invite1: api replica CPU %v s of the product's %v s", own, inv.CPUSeconds)
 	}
+	// The api replica's own timings: each invitation of one new address
+	// is two appends (the address's hold, the invitation) and a read of
+	// the organization (plus, now and then, the session's, when its cache
+	// entry expired).
+	f := inv.Figures
+	if f["eventStoreAppendsPerCommand"] != 2 || f["eventStoreReadsPerCommand"] < 1 || f["eventStoreReadsPerCommand"] > 1.5 {
+		t.Errorf("invite1: %v appends and %v reads per command, want 2 and about 1", f["eventStoreAppendsPerCommand"], f["eventStoreReadsPerCommand"])
+	}
+	if f["serverMs"] <= 0 || f["eventStoreAppendMs"] <= 0 || f["eventStoreReadMs"] <= 0 {
+		t.Errorf("invite1: no server or event store times: %v", f)
+	}
 	// What the api replica wrote, the replica of role all projected: the
 	// lag stage saw every command's row through the api replica.
 	if l := stages["lag"]; l.Latency == nil || l.Latency.Count == 0 || l.Figures["staleAnswers"] != 0 {
