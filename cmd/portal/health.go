@@ -37,12 +37,14 @@ func newRouter(logger *slog.Logger, checks []readinessCheck, middleware ...gin.H
 	// configured (runServe); Gin would otherwise believe any
 	// X-Forwarded-For, and rate limits would be trivial to dodge.
 	_ = r.SetTrustedProxies(nil)
+	// middleware goes first, around the recovery too: request timing sees
+	// a handler that panicked as the 500 it became.
+	r.Use(middleware...)
 	r.Use(gin.CustomRecoveryWithWriter(io.Discard, func(c *gin.Context, rec any) {
 		// The route template, never the path: paths carry tokens.
 		logger.Error("panic in HTTP handler", "route", c.FullPath(), "panic", rec)
 		c.AbortWithStatus(http.StatusInternalServerError)
 	}))
-	r.Use(middleware...)
 
 	// /healthz: the process is alive and serving HTTP.
 	r.GET("/healthz", func(c *gin.Context) {

@@ -91,13 +91,14 @@ func TestRequestsAreTimedByRouteTemplate(t *testing.T) {
 	m := newCallMetrics()
 	r := newRouter(slog.New(slog.DiscardHandler), nil, m.timeRequests)
 	r.GET("/orgs/:orgId/things", func(c *gin.Context) { c.Status(http.StatusTeapot) })
-	for _, path := range []string{"/orgs/o1/things", "/orgs/o2/things", "/healthz", "/nowhere/secret-token"} {
+	r.GET("/panics", func(*gin.Context) { panic("handler bug") })
+	for _, path := range []string{"/orgs/o1/things", "/orgs/o2/things", "/healthz", "/nowhere/secret-token", "/panics"} {
 		r.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, path, nil))
 	}
 	got := histogramCounts(t, m, "portal_http_request_duration_seconds")
-	want := map[string]uint64{"418/GET//orgs/:orgId/things": 2, "200/GET//healthz": 1, "404/GET/(no route)": 1}
+	want := map[string]uint64{"418/GET//orgs/:orgId/things": 2, "200/GET//healthz": 1, "404/GET/(no route)": 1, "500/GET//panics": 1}
 	if len(got) != len(want) {
-		t.Fatalf("request series %v, want %v (templates, never paths)", got, want)
+		t.Fatalf("request series %v, want %v (templates, never paths; a panic as its 500)", got, want)
 	}
 	for k, v := range want {
 		if got[k] != v {
