@@ -109,13 +109,14 @@ func (r *runner) measureCommands(ctx context.Context, s *Stage, spec loadSpec, o
 	resume := r.pauseBackground(s)
 	res := r.load(ctx, s, spec, op)
 	resume()
+	sent := res.Count + res.Errors
 	if calls1, ok := r.callTimes(ctx); timed && ok {
-		figureCallTimes(s, calls0, calls1, res.Count+res.Errors)
+		figureCallTimes(s, calls0, calls1, sent)
 	}
 	r.account(ctx, s, cpu0, r.cpuNow(), res)
 	if target1 := r.targetCPU(); len(r.background) > 0 && target0 >= 0 && target1 >= 0 {
 		s.figure("apiReplicaCPUS", target1-target0)
-		if sent := res.Count + res.Errors; sent > 0 {
+		if sent > 0 {
 			s.figure("apiReplicaCPUSPer1000", (target1-target0)/float64(sent)*1000)
 		}
 	}
