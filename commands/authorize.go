@@ -36,3 +36,32 @@ func (h *Handlers) GrantAdmin(ctx context.Context, org domain.OrgID, actor domai
 	}
 	return AdminGrant{h: h, org: org, actor: actor, state: state, revision: revision}, nil
 }
+
+// GrantAdminAhead is GrantAdmin for a request whose use case can start
+// before the role is confirmed and holds back everything that counts
+// until it is (InviteUsers: it may hold addresses, which it releases if
+// the grant is refused, but writes no invitation and answers nothing).
+//
+// When these handlers' newest known state of the organization (one they
+// loaded or wrote a moment ago) says the actor administers it, the grant
+// is issued on that state at once, and the read GrantAdmin would make
+// runs alongside the use case; ConfirmGrant, and the use case, wait for
+// it. So the role is still checked on the organization's stream as of the
+// start of the request, but that read no longer delays the request. For
+// anyone else, and for an organization these handlers do not know, it is
+// GrantAdmin: refused before anything else happens.
+func (h *Handlers) GrantAdminAhead(ctx context.Context, org domain.OrgID, actor domain.Actor) (AdminGrant, error) {
+	if _, err := domain.ParseID[domain.OrgID](string(org)); err != nil {
+		return AdminGrant{}, err
+	}
+	state, revision, ok := h.cachedOrg(org)
+	if !ok || state.RequireAdmin(domain.UserID(actor)) != nil {
+		return h.GrantAdmin(ctx, org, actor)
+	}
+	check := &grantCheck{done: make(chan struct{})}
+	go func() {
+		defer close(check.done)
+		_, check.err = h.GrantAdmin(ctx, org, actor)
+	}()
+	return AdminGrant{h: h, org: org, actor: actor, state: state, revision: revision, check: check}, nil
+}

@@ -11,3 +11,7 @@ import (
 func LoadOrganization(ctx context.Context, h *Handlers, org domain.OrgID) (domain.OrganizationState, Revision, error) {
 	return load(ctx, h.store, domain.OrganizationStream(org), domain.EvolveOrganization)
 }
+
+// GrantIsAhead tells whether g was issued ahead of the read that confirms
+// it (GrantAdminAhead).
+func GrantIsAhead(g AdminGrant) bool { return g.check != nil }

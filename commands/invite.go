@@ -28,6 +28,9 @@ const (
 	// (polls × delay) before the hold counts as abandoned.
 	inFlightHoldPolls     = 20
 	inFlightHoldPollDelay = 50 * time.Millisecond
+	// releaseTimeout bounds the release of a hold whose invitation will
+	// not be written.
+	releaseTimeout = 5 * time.Second
 )
 
 // InviteUsersInput is what POST /orgs/{orgId}/invitations receives.
@@ -61,15 +64,23 @@ type InviteResult struct {
 // a new invitation (the event store lets one of any number of concurrent
 // holds win), then the invitation is written. Addresses are processed a
 // few at a time; the answer lists one outcome per address.
+//
+// With a grant issued ahead of its read (GrantAdminAhead), the holds start
+// while the role is being confirmed: no invitation is written and nothing
+// is answered before it is, and if it is refused the holds are released
+// and the answer is the refusal.
 func (h *Handlers) InviteUsers(ctx context.Context, req Request, in InviteUsersInput) (InviteResult, error) {
 	req = h.withCorrelation(req)
-	org, err := h.loadOrgAsAdmin(ctx, in.OrgID, req.Actor)
+	org, confirm, err := h.loadOrgAsAdminAhead(ctx, in.OrgID, req.Actor)
 	if err != nil {
 		return InviteResult{}, err
 	}
 	role, roleErr := domain.ParseInvitableRole(in.Role)
 	list, listErr := domain.ParseEmailList(in.Emails...)
 	if err := checkFields(fieldCheck{"emails", listErr}, fieldCheck{"role", roleErr}); err != nil {
+		if denied := confirm(ctx); denied != nil {
+			return InviteResult{}, denied
+		}
 		return InviteResult{}, err
 	}
 	meta := h.meta(req, req.Actor)
@@ -88,7 +99,7 @@ func (h *Handlers) InviteUsers(ctx context.Context, req Request, in InviteUsersI
 		wg.Go(func() {
 			for i := range work {
 				var err error
-				result.Results[i], positions[i], err = h.inviteOne(ctx, meta, org, list[i], role)
+				result.Results[i], positions[i], err = h.inviteOne(ctx, meta, org, list[i], role, confirm)
 				if err != nil {
 					failOnce.Do(func() { failure = err; cancel() })
 				}
@@ -103,6 +114,9 @@ func (h *Handlers) InviteUsers(ctx context.Context, req Request, in InviteUsersI
 	}
 	close(work)
 	wg.Wait()
+	if err := confirm(ctx); err != nil && failure == nil {
+		failure = err // no address was held: nothing to release
+	}
 	if failure != nil {
 		// Invitations written before the failure stand; repeating the
 		// request reports them as already_invited.
@@ -112,7 +126,11 @@ func (h *Handlers) InviteUsers(ctx context.Context, req Request, in InviteUsersI
 	return result, nil
 }
 
-func (h *Handlers) inviteOne(ctx context.Context, meta Metadata, org domain.OrganizationState, entry domain.ListedAddress, role domain.Role) (InviteOutcome, Position, error) {
+// inviteOne holds the address, then writes its invitation once confirm
+// answers nil; if it does not, the hold is released.
+func (h *Handlers) inviteOne(ctx context.Context, meta Metadata, org domain.OrganizationState, entry domain.ListedAddress, role domain.Role,
+	confirm func(context.Context) error,
+) (InviteOutcome, Position, error) {
 	if entry.Err != nil {
 		return InviteOutcome{Email: entry.Input, Status: InviteInvalidAddress, Reason: reasonOf(entry.Err)}, 0, nil
 	}
@@ -150,6 +168,10 @@ func (h *Handlers) inviteOne(ctx context.Context, meta Metadata, org domain.Orga
 	default:
 		return out, 0, err
 	}
+	if err := confirm(ctx); err != nil {
+		h.releaseUnconfirmedHold(ctx, meta, org.ID, email, id)
+		return out, 0, err
+	}
 	// id was generated just now: its stream cannot exist yet.
 	_, pos, err := updateNew(ctx, h.store, domain.InvitationStream(id), domain.EvolveInvitation, meta,
 		func(s domain.InvitationState) ([]domain.Event, error) {
@@ -163,6 +185,21 @@ func (h *Handlers) inviteOne(ctx context.Context, meta Metadata, org domain.Orga
 	}
 	out.Status, out.InvitationID = InviteInvited, id
 	return out, pos, nil
+}
+
+// releaseUnconfirmedHold gives back an address held for an invitation
+// that will not be written because the request's admin grant was refused
+// (or the request ended first). It runs even when ctx is cancelled. If it
+// fails, the hold is one whose invitation stream never appears: the next
+// invitation of the address waits about a second, then takes it over
+// (holdEnded).
+func (h *Handlers) releaseUnconfirmedHold(ctx context.Context, meta Metadata, org domain.OrgID, email domain.Email, id domain.InvitationID) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	_, _, _ = update(ctx, h.store, domain.MembershipStream(org, email), domain.EvolveMembership, meta,
+		func(s domain.MembershipState) ([]domain.Event, error) {
+			return domain.DecideMembership(s, domain.ReleaseInvitationHold{InvitationID: id}, h.clock())
+		})
 }
 
 // holdEnded tells whether the invitation holding an address can no longer

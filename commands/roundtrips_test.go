@@ -176,6 +176,120 @@ func TestAdminGrantDoesNotOutliveDemotion(t *testing.T) {
 	}
 }
 
+// holdFirstStore holds back every read of an organization until an
+// address has been held through it, so that a grant issued ahead is
+// confirmed only after the invitation went ahead.
+type holdFirstStore struct {
+	*callCountingStore
+	held chan struct{}
+	once sync.Once
+}
+
+func newHoldFirstStore() *holdFirstStore {
+	return &holdFirstStore{callCountingStore: newCallCountingStore(), held: make(chan struct{})}
+}
+
+func (s *holdFirstStore) LoadFrom(ctx context.Context, stream domain.StreamName, after commands.Revision) (commands.Loaded, error) {
+	if strings.HasPrefix(string(stream), "organization-") {
+		select {
+		case <-s.held:
+		case <-ctx.Done():
+			return commands.Loaded{}, ctx.Err()
+		}
+	}
+	return s.callCountingStore.LoadFrom(ctx, stream, after)
+}
+
+func (s *holdFirstStore) Append(ctx context.Context, stream domain.StreamName, expected commands.Revision, meta commands.Metadata, events ...domain.Event) (commands.Position, error) {
+	pos, err := s.callCountingStore.Append(ctx, stream, expected, meta, events...)
+	if strings.HasPrefix(string(stream), "membership-") {
+		s.once.Do(func() { close(s.held) })
+	}
+	return pos, err
+}
+
+// An admin these handlers saw a moment ago is granted ahead of the read
+// that confirms the role: the invitation makes the same calls as with a
+// grant read first, the read overlapping the hold. An admin demoted by
+// another process since is granted ahead too, but no invitation is
+// written, the hold is released, and the answer is the refusal, also for
+// a request whose fields are invalid. The refusal is remembered: the next
+// request of the demoted admin is refused before anything happens.
+func TestInviteAheadOfTheRoleCheck(t *testing.T) {
+	e := newEnv(t)
+	admin := e.member("ada", "admin")
+	asAdmin := e.as(admin)
+
+	counted := newCallCountingStore()
+	h := e.handlers(counted, commands.Config{})
+	_, err := h.GrantAdmin(e.ctx, e.org, asAdmin.Actor)
+	e.must(err)
+	counted.take()
+	grant, err := h.GrantAdminAhead(e.ctx, e.org, asAdmin.Actor)
+	e.must(err)
+	if !commands.GrantIsAhead(grant) {
+		t.Fatal("the handlers know the admin, but the grant was not issued ahead of its read")
+	}
+	res, err := h.InviteUsers(commands.WithAdminGrant(e.ctx, grant), asAdmin, commands.InviteUsersInput{OrgID: e.org, Emails: []string{e.addr("one")}})
+	e.must(err)
+	if res.Results[0].Status != commands.InviteInvited {
+		t.Fatalf("%+v", res.Results)
+	}
+	sameCalls(t, "invitation granted ahead", counted.take(), map[string]int{
+		"LoadFrom organization": 1, "Append membership": 1, "Append invitation": 1,
+	})
+
+	// Two processes that saw ada administer; a third demotes her.
+	gated := newHoldFirstStore()
+	stale := e.handlers(gated, commands.Config{})
+	staleToo := e.handlers(sharedStore, commands.Config{})
+	for _, p := range []*commands.Handlers{stale, staleToo} {
+		_, err := p.GrantAdmin(e.ctx, e.org, asAdmin.Actor)
+		e.must(err)
+	}
+	_, err = e.h.ChangeMemberRole(e.ctx, e.asOwner, e.org, admin, "member")
+	e.must(err)
+	gated.take()
+
+	grant, err = stale.GrantAdminAhead(e.ctx, e.org, asAdmin.Actor)
+	e.must(err)
+	if !commands.GrantIsAhead(grant) {
+		t.Fatal("the stale handlers' grant was not issued ahead of its read")
+	}
+	ctx := commands.WithAdminGrant(e.ctx, grant)
+	_, err = stale.InviteUsers(ctx, asAdmin, commands.InviteUsersInput{OrgID: e.org, Emails: []string{e.addr("x")}})
+	wantErr(t, err, domain.KindForbidden, domain.CodeNotAnAdmin)
+	wantErr(t, commands.ConfirmGrant(ctx), domain.KindForbidden, domain.CodeNotAnAdmin)
+	sameCalls(t, "refused ahead", gated.take(), map[string]int{
+		// The hold; then, refused, the release, which loads the address first.
+		"LoadFrom organization": 1, "Append membership": 2, "Load membership": 1,
+	})
+	email, err := domain.ParseEmail(e.addr("x"))
+	e.must(err)
+	guard := domain.Fold(domain.MembershipState{}, domain.EvolveMembership, e.events(domain.MembershipStream(e.org, email))...)
+	if guard.Status != domain.MembershipFree {
+		t.Fatalf("the refused invitation left the address %+v", guard)
+	}
+	_, err = stale.GrantAdminAhead(e.ctx, e.org, asAdmin.Actor)
+	wantErr(t, err, domain.KindForbidden, domain.CodeNotAnAdmin)
+
+	// Invalid fields: the refusal is still the answer.
+	grant, err = staleToo.GrantAdminAhead(e.ctx, e.org, asAdmin.Actor)
+	e.must(err)
+	if !commands.GrantIsAhead(grant) {
+		t.Fatal("the second stale handlers' grant was not issued ahead of its read")
+	}
+	_, err = staleToo.InviteUsers(commands.WithAdminGrant(e.ctx, grant), asAdmin, commands.InviteUsersInput{OrgID: e.org, Emails: []string{e.addr("y")}, Role: "emperor"})
+	wantErr(t, err, domain.KindForbidden, domain.CodeNotAnAdmin)
+
+	// The address the refused request held is free at once.
+	res, err = e.h.InviteUsers(e.ctx, e.asOwner, commands.InviteUsersInput{OrgID: e.org, Emails: []string{e.addr("x")}})
+	e.must(err)
+	if res.Results[0].Status != commands.InviteInvited {
+		t.Fatalf("%+v", res.Results)
+	}
+}
+
 // A grant is bound to its organization, actor and handlers: with anything
 // else the use case loads and checks as without one.
 func TestAdminGrantIsNotReusedForSomeoneElse(t *testing.T) {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"time"
@@ -63,12 +64,27 @@ func (a *API) authenticate(c *gin.Context) {
 // grant in its context), so that the command checks the role on that
 // state, or a newer one, without reading the organization again.
 func (a *API) requireOrg(c *gin.Context) {
+	a.grantOrg(c, a.cmd.GrantAdmin)
+}
+
+// requireOrgAhead is requireOrg for a route whose use case holds back
+// everything that counts until the role is confirmed (invitations: see
+// commands.GrantAdminAhead). An actor these handlers saw administer the
+// organization a moment ago goes on while the organization's stream is
+// read; every answer, error answers included (fail), waits for that read
+// and is its 403 if it refuses. Anyone else is refused here as by
+// requireOrg, before anything is decoded.
+func (a *API) requireOrgAhead(c *gin.Context) {
+	a.grantOrg(c, a.cmd.GrantAdminAhead)
+}
+
+func (a *API) grantOrg(c *gin.Context, decide func(context.Context, domain.OrgID, domain.Actor) (commands.AdminGrant, error)) {
 	p := c.MustGet(principalKey).(commands.Principal)
 	if c.Param("orgId") != string(p.OrgID) {
 		a.fail(c, domain.Forbidden(domain.CodeNotAnAdmin, "you are not an admin of this organization"))
 		return
 	}
-	grant, err := a.cmd.GrantAdmin(c.Request.Context(), p.OrgID, domain.UserActor(p.UserID))
+	grant, err := decide(c.Request.Context(), p.OrgID, domain.UserActor(p.UserID))
 	if err != nil {
 		a.fail(c, err)
 		return

@@ -8,8 +8,10 @@
 // business rule stays in the commands; the API checks, before a handler
 // decodes anything, that the organization in the path is the signed-in
 // user's and that they administer it (commands.GrantAdmin; the grant
-// goes on to the command in the request's context), and
-// refuses session-cookie requests that a browser sent for another origin
+// goes on to the command in the request's context; inviting, for an
+// actor the process saw administer the organization a moment ago, starts
+// while that check reads, and every answer waits for it:
+// commands.GrantAdminAhead), and refuses session-cookie requests that a browser sent for another origin
 // (csrf.go).
 //
 // The plumbing it shares with the portal pages (package web) lives apart:

@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/orgportal/onboarding/adapters/httpkit"
+	"github.com/orgportal/onboarding/commands"
 	"github.com/orgportal/onboarding/domain"
 )
 
@@ -58,6 +59,9 @@ func (e *apiError) Error() string { return e.Code + ": " + e.Detail }
 // the request id (errors never contain tokens or passwords: the commands
 // and token adapters keep them out).
 func (a *API) fail(c *gin.Context, err error) {
+	if denied := commands.ConfirmGrant(c.Request.Context()); denied != nil {
+		err = denied // a request authorized ahead, and refused: nothing else is told
+	}
 	if httpkit.ClientGone(c, err) {
 		return
 	}

@@ -30,8 +30,11 @@ func (a *API) routes(g *gin.RouterGroup) {
 	g.POST("/verify/:token", a.limitClient(ratelimit.GroupVerify), a.handle(a.verify))
 
 	// Administration of one organization.
-	org := g.Group("/orgs/:orgId", a.authenticate, a.requireOrg)
-	org.POST("/invitations", a.handle(a.invite))
+	admin := g.Group("/orgs/:orgId", a.authenticate)
+	org := admin.Group("", a.requireOrg)
+	// Inviting starts holding addresses while the role is read (see
+	// requireOrgAhead): the hot path of a bulk onboarding.
+	admin.POST("/invitations", a.requireOrgAhead, a.handle(a.invite))
 	org.POST("/invitations/:id/resend", a.handle(a.resendInvitation))
 	org.DELETE("/invitations/:id", a.handle(a.revokeInvitation))
 	org.GET("/self-service-link", a.handle(a.getLink))

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/orgportal/onboarding/adapters/httpapi"
+	"github.com/orgportal/onboarding/commands"
 )
 
 // orgRoutePrefix is where every administrative route lives.
@@ -182,5 +183,44 @@ func TestSecurityMembershipHistoryStaysInItsOrganization(t *testing.T) {
 	for who, token := range map[string]string{"member": member, "admin of another organization": other.ownerToken} {
 		r := withHistory.want(withHistory.do(req{Method: "GET", Path: path, Token: token}), http.StatusForbidden, "not_an_admin")
 		leaks(t, "asOf as "+who, r.Raw, []string{e.orgName, e.domain, e.owner})
+	}
+}
+
+// An invitation through a replica that saw its sender administer the
+// organization a moment ago starts while the role is read (the hot path
+// of a bulk onboarding). Once another replica has demoted the sender,
+// every answer of such a request is the 403, whatever the body: no 400
+// tells how far it got, and no invitation is written.
+func TestSecurityInvitationAheadOfTheRoleCheck(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	owner := e.ownerToken()
+	ada := e.member(owner, "ada", "admin")
+	adaToken := e.signIn(e.addr("ada"), goodPassword)
+
+	bodies := map[string]req{
+		"valid list":     {Body: map[string]any{"emails": []string{e.addr("x1"), e.addr("x2")}}},
+		"invalid role":   {Body: map[string]any{"emails": []string{e.addr("x3")}, "role": "emperor"}},
+		"malformed JSON": {RawBody: `{"emails": [`},
+		"unknown field":  {Body: map[string]any{"emails": []string{e.addr("x4")}, "colour": "red"}},
+	}
+	// One replica per body, each of which has seen ada administer.
+	replicas := map[string]*env{}
+	for name := range bodies {
+		r := e.withCommands(commands.Config{})
+		r.want(r.do(req{Method: "GET", Path: "/orgs/" + e.org + "/self-service-link", Token: adaToken}), http.StatusOK, "")
+		replicas[name] = r
+	}
+	e.want(e.do(req{Method: "PUT", Path: "/orgs/" + e.org + "/users/" + ada + "/role", Token: owner, Body: map[string]string{"role": "member"}}), http.StatusOK, "")
+
+	for name, body := range bodies {
+		body.Method, body.Path, body.Token = "POST", "/orgs/"+e.org+"/invitations", adaToken
+		r := replicas[name]
+		r.want(r.do(body), http.StatusForbidden, "not_an_admin")
+	}
+	for _, res := range e.invite(owner, []string{e.addr("x1"), e.addr("x2"), e.addr("x3"), e.addr("x4")}, "") {
+		if res["status"] != "invited" {
+			t.Errorf("after the demoted admin's refused requests, %v", res)
+		}
 	}
 }
