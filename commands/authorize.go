@@ -51,9 +51,8 @@ func (h *Handlers) GrantAdmin(ctx context.Context, org domain.OrgID, actor domai
 // anyone else, and for an organization these handlers do not know, it is
 // GrantAdmin: refused before anything else happens.
 func (h *Handlers) GrantAdminAhead(ctx context.Context, org domain.OrgID, actor domain.Actor) (AdminGrant, error) {
-	if _, err := domain.ParseID[domain.OrgID](string(org)); err != nil {
-		return AdminGrant{}, err
-	}
+	// Only organizations with a valid id are ever cached: GrantAdmin
+	// refuses any other.
 	state, revision, ok := h.cachedOrg(org)
 	if !ok || state.RequireAdmin(domain.UserID(actor)) != nil {
 		return h.GrantAdmin(ctx, org, actor)

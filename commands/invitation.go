@@ -98,12 +98,19 @@ func (h *Handlers) RevokeInvitation(ctx context.Context, req Request, org domain
 	if err != nil {
 		return InvitationResult{}, err
 	}
-	_, releasePos, err := update(ctx, h.store, domain.MembershipStream(org, email), domain.EvolveMembership, meta,
-		func(s domain.MembershipState) ([]domain.Event, error) {
-			return domain.DecideMembership(s, domain.ReleaseInvitationHold{InvitationID: id}, h.clock())
-		})
+	releasePos, err := h.releaseHold(ctx, meta, org, email, id)
 	if err != nil {
 		return InvitationResult{}, err
 	}
 	return InvitationResult{InvitationID: id, Generation: state.Generation, ExpiresAt: state.ExpiresAt, Position: latest(pos, releasePos)}, nil
+}
+
+// releaseHold frees the address from invitation id's hold, if it still
+// has it (a no-op otherwise).
+func (h *Handlers) releaseHold(ctx context.Context, meta Metadata, org domain.OrgID, email domain.Email, id domain.InvitationID) (Position, error) {
+	_, pos, err := update(ctx, h.store, domain.MembershipStream(org, email), domain.EvolveMembership, meta,
+		func(s domain.MembershipState) ([]domain.Event, error) {
+			return domain.DecideMembership(s, domain.ReleaseInvitationHold{InvitationID: id}, h.clock())
+		})
+	return pos, err
 }

@@ -196,10 +196,7 @@ func (h *Handlers) inviteOne(ctx context.Context, meta Metadata, org domain.Orga
 func (h *Handlers) releaseUnconfirmedHold(ctx context.Context, meta Metadata, org domain.OrgID, email domain.Email, id domain.InvitationID) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 	defer cancel()
-	_, _, _ = update(ctx, h.store, domain.MembershipStream(org, email), domain.EvolveMembership, meta,
-		func(s domain.MembershipState) ([]domain.Event, error) {
-			return domain.DecideMembership(s, domain.ReleaseInvitationHold{InvitationID: id}, h.clock())
-		})
+	_, _ = h.releaseHold(ctx, meta, org, email, id)
 }
 
 // holdEnded tells whether the invitation holding an address can no longer
