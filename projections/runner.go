@@ -89,7 +89,12 @@ type RunnerConfig struct {
 	// StatusEvery), and StartRebuild refuses with ErrObserving. A replica
 	// that serves requests only (cmd/portal's role api) observes.
 	Observe bool
-	Logger  *slog.Logger
+	// Yield, when set, is called before each event a projection handles,
+	// with when the event was written; it may wait (priority.Gate.Yield:
+	// the commands the process serves go first). It must return when ctx
+	// ends.
+	Yield  func(ctx context.Context, written time.Time)
+	Logger *slog.Logger
 }
 
 // checkpointDelay is the CheckpointDelay of projection name.
@@ -636,6 +641,9 @@ func (w *worker) handler(a Applier, lost func(error)) message.NoPublishHandlerFu
 	return func(msg *message.Message) error {
 		env, err := envelopeOf(msg, w.r.cfg.Source.Decode)
 		handled := err == nil && w.p.Handles(env.Type)
+		if handled && w.r.cfg.Yield != nil {
+			w.r.cfg.Yield(msg.Context(), env.Created)
+		}
 		if handled {
 			if err = a.Apply(msg.Context(), env); err != nil {
 				if errors.Is(err, ErrRedeliver) {

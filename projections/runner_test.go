@@ -1,9 +1,11 @@
 package projections_test
 
 import (
+	"context"
 	"errors"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/orgportal/onboarding/commands"
 	"github.com/orgportal/onboarding/domain"
 	"github.com/orgportal/onboarding/projections"
+	"github.com/orgportal/onboarding/projections/priority"
 	"github.com/orgportal/onboarding/projections/readmodels"
 )
 
@@ -420,5 +423,56 @@ func TestRunnerStallsBuildingTheFirstVersion(t *testing.T) {
 	page, err := w.reader.Users(w.ctx, readmodels.UsersQuery{OrgID: o.id})
 	if err != nil || len(page.Items) != 1 || page.Items[0].UserID != o.owner {
 		t.Errorf("users after the fix: %v %v", page.Items, err)
+	}
+}
+
+// With a priority gate, the projections wait for the commands in flight
+// before each event they handle, and no longer than the gate's bound.
+func TestRunnerYieldsToCommands(t *testing.T) {
+	w := newWorld(t)
+	var gate atomic.Pointer[priority.Gate]
+	gate.Store(priority.New(time.Hour))
+	yield := func(cfg *projections.RunnerConfig) {
+		cfg.Yield = func(ctx context.Context, written time.Time) { gate.Load().Yield(ctx, written) }
+	}
+	r, _ := w.runnerOf("replica-a", w.db, readmodels.Projections(w.db, readmodels.Options{PrepareCollection: srv.PrepareCollection()}), yield)
+	o := w.bootstrap("Acme", "owner@acme.example")
+	eventually(t, "the projections run", func() bool { return allIn(r, projections.StateRunning) })
+	as := commands.Request{Actor: domain.UserActor(o.owner)}
+	invite := func(email string) commands.Position {
+		t.Helper()
+		res, err := w.handlers.InviteUsers(w.ctx, as, commands.InviteUsersInput{OrgID: o.id, Emails: []string{email}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Position
+	}
+	w.caughtUp(invite("ann@example.org"))
+
+	// A command in flight holds the next invitation back...
+	gate.Load().Begin()
+	held := invite("bob@example.org")
+	time.Sleep(500 * time.Millisecond)
+	for _, st := range r.Statuses() {
+		if st.Position >= uint64(held) {
+			t.Errorf("%s reached %d while a command was in flight, want it before %d", st.Name, st.Position, held)
+		}
+	}
+	// ...until it ends.
+	gate.Load().End()
+	w.caughtUp(held)
+	if n, waited := gate.Load().Stats(); n == 0 || waited <= 0 {
+		t.Errorf("gate counted %d yields, %v waited", n, waited)
+	}
+
+	// A command that never ends holds nothing back for longer than the
+	// bound.
+	short := priority.New(200 * time.Millisecond)
+	short.Begin()
+	defer short.End()
+	gate.Store(short)
+	w.caughtUp(invite("cy@example.org"))
+	if n, _ := short.Stats(); n == 0 {
+		t.Error("the projections handled the event without waiting for the command in flight")
 	}
 }

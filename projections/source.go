@@ -53,9 +53,7 @@ func envelopeOf(msg *message.Message, decode Decoder) (Envelope, error) {
 		env.EventID = msg.UUID
 	}
 	env.Position, _ = eventstoredb.MessagePosition(msg)
-	if created := msg.Metadata.Get(eventstoredb.MetadataCreated); created != "" {
-		env.Created, _ = time.Parse(time.RFC3339Nano, created)
-	}
+	env.Created = eventstoredb.MessageWritten(msg)
 	var err error
 	env.Event, env.Meta, err = decode(msg)
 	if err != nil {

@@ -202,6 +202,16 @@ func messageFromEvent(rec *esdb.RecordedEvent) *message.Message {
 	return msg
 }
 
+// MessageWritten returns when the event store wrote the event a delivered
+// message carries, or the zero time when the message does not say.
+func MessageWritten(msg *message.Message) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, msg.Metadata.Get(MetadataCreated))
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
+
 // MessagePosition returns the commit position in $all of the event a
 // delivered message carries: what the checkpoint records and what a read
 // model remembers per document.

@@ -126,7 +126,7 @@ func (a *app) serveCmd(global bindings) *cobra.Command {
 		config.EnvBootstrapOrg, config.EnvBootstrapEmail, config.EnvBootstrapPassword,
 		config.EnvTokenKeys, config.EnvInvitationTTL, config.EnvRateLimitClient,
 		config.EnvRateLimitSubject, config.EnvInvitationsPerDay, config.EnvTrustedProxies,
-		config.EnvConsistencyWait, config.EnvSessionCacheTTL, config.EnvAdminToken,
+		config.EnvConsistencyWait, config.EnvSessionCacheTTL, config.EnvBackgroundYield, config.EnvAdminToken,
 		config.EnvPprofAddr, config.EnvRole,
 	} {
 		b.bind(cmd.Flags(), env, "", "")

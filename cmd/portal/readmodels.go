@@ -15,6 +15,7 @@ import (
 	"github.com/orgportal/onboarding/adapters/mongodb"
 	"github.com/orgportal/onboarding/domain"
 	"github.com/orgportal/onboarding/projections"
+	"github.com/orgportal/onboarding/projections/priority"
 	"github.com/orgportal/onboarding/projections/readmodels"
 )
 
@@ -177,8 +178,8 @@ func checkpointSaveEvery(ctx context.Context, rm readModelsDB, ferret func(conte
 // startProjections runs the read models' projections on this replica
 // (each while it holds the projection's lease) until stop is called; with
 // observe (role api) it takes no lease and only shows what the replicas
-// that run them saved.
-func startProjections(ctx context.Context, src projections.Source, rm readModelsDB, reader *readmodels.MongoReader, owner string, observe bool, logger *slog.Logger) (*projections.Runner, func(), error) {
+// that run them saved. Their handlers yield to the commands gate counts.
+func startProjections(ctx context.Context, src projections.Source, rm readModelsDB, reader *readmodels.MongoReader, owner string, observe bool, gate *priority.Gate, logger *slog.Logger) (*projections.Runner, func(), error) {
 	logger = logger.With("component", "projections")
 	runner, err := projections.NewRunner(projections.RunnerConfig{
 		Source:      src,
@@ -187,7 +188,7 @@ func startProjections(ctx context.Context, src projections.Source, rm readModels
 		Versions:    mongodb.NewVersions(rm.db, time.Now),
 		Leases:      mongodb.NewLeases(rm.db, time.Now, logger),
 		Owner:       owner, LeaseTTL: projectionLeaseTTL, Logger: logger,
-		CheckpointDelays: slowerCheckpoints, Observe: observe,
+		CheckpointDelays: slowerCheckpoints, Observe: observe, Yield: gate.Yield,
 		CheckpointSaveEvery: checkpointSaveEvery(ctx, rm, func(ctx context.Context) (bool, error) {
 			return mongodb.IsFerretDB(ctx, rm.db)
 		}, logger),

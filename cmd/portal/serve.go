@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"go.mongodb.org/mongo-driver/mongo"
 
 	"github.com/orgportal/onboarding/adapters/esdbserver"
@@ -30,6 +31,7 @@ import (
 	"github.com/orgportal/onboarding/domain"
 	"github.com/orgportal/onboarding/projections"
 	"github.com/orgportal/onboarding/projections/mail"
+	"github.com/orgportal/onboarding/projections/priority"
 	"github.com/orgportal/onboarding/projections/readmodels"
 )
 
@@ -155,7 +157,15 @@ func runServe(ctx context.Context, cfg config.Config, logger *slog.Logger, stdou
 	// On a replica of role api the runner only observes: it takes no
 	// lease, so it never projects, and shows what the others saved; nor
 	// does the mail reactor run there.
-	runner, stopProjections, err := startProjections(ctx, source, readModels, reader, leaseOwner(), cfg.APIOnly(), logger)
+	// The commands this replica serves go first: while any is in flight,
+	// the projections and the mail wait, up to PORTAL_BACKGROUND_YIELD
+	// behind (priority.Gate). A replica of role api has no background
+	// work to hold back.
+	var gate *priority.Gate
+	if !cfg.APIOnly() {
+		gate = priority.New(cfg.BackgroundYield)
+	}
+	runner, stopProjections, err := startProjections(ctx, source, readModels, reader, leaseOwner(), cfg.APIOnly(), gate, logger)
 	if err != nil {
 		return err
 	}
@@ -166,7 +176,7 @@ func runServe(ctx context.Context, cfg config.Config, logger *slog.Logger, stdou
 	if cfg.APIOnly() {
 		logger.Info("role api: serving the API and the pages only; replicas of role all run the projections and the mail")
 	} else {
-		stopMail, err := startMailReactor(ctx, cfg, publicURL, templates, conn, codec, timedEvents, signers, readModels.db, logger)
+		stopMail, err := startMailReactor(ctx, cfg, publicURL, templates, conn, codec, timedEvents, signers, readModels.db, gate, logger)
 		if err != nil {
 			return err
 		}
@@ -180,13 +190,13 @@ func runServe(ctx context.Context, cfg config.Config, logger *slog.Logger, stdou
 		{name: "eventstore", check: func(ctx context.Context) error { return pingEventStore(ctx, events) }},
 		{name: "readmodels", check: func(ctx context.Context) error { return pingReadModels(ctx, readModels.db) }},
 		{name: "projections", check: projectionsReady(runner)},
-	}, calls.timeRequests)
+	}, calls.timeRequests, commandsFirst(gate))
 	if proxies := cfg.TrustedProxyList(); len(proxies) > 0 {
 		if err := router.SetTrustedProxies(proxies); err != nil {
 			return fmt.Errorf("trusted proxies: %w", err)
 		}
 	}
-	mountMetrics(router, runner, reader, calls.collectors()...)
+	mountMetrics(router, runner, reader, append(calls.collectors(), gateCollector{gate})...)
 	mountAdmin(router, runner, cfg.AdminToken, logger)
 	// One set of rate limits for the API and the pages: both run the same
 	// commands, so using both must not double anyone's attempts.
@@ -304,7 +314,7 @@ func openReadModels(ctx context.Context, cfg config.Config, logger *slog.Logger)
 // ends it, waits for the handler in flight and releases the lease.
 func startMailReactor(ctx context.Context, cfg config.Config, publicURL string, templates *mail.Templates, conn *eventstoredb.Conn,
 	codec *eventstoredb.Codec, events commands.EventStore, signers commands.TokenService,
-	db *mongo.Database, logger *slog.Logger) (stop func(), err error) {
+	db *mongo.Database, gate *priority.Gate, logger *slog.Logger) (stop func(), err error) {
 	logger = logger.With("component", "mail")
 	sender := smtp.Sender{Address: cfg.MailSender(publicURL), Name: cfg.MailSenderName()}
 	var mailer mail.Mailer
@@ -348,6 +358,9 @@ func startMailReactor(ctx context.Context, cfg config.Config, publicURL string, 
 			// A lost lease must stop the handler in flight before the
 			// term ends and another replica takes over.
 			CloseTimeout: mailLeaseTTL / 3,
+			Yield: func(msg *message.Message) {
+				gate.Yield(msg.Context(), eventstoredb.MessageWritten(msg))
+			},
 		})
 		if err != nil {
 			return err

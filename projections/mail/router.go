@@ -53,6 +53,10 @@ type RouterConfig struct {
 	// CloseTimeout bounds the wait for a running handler at Close; 30 s
 	// when zero.
 	CloseTimeout time.Duration
+	// Yield, when set, is called with each message before its event is
+	// handled; it may wait (priority.Gate.Yield: the commands the process
+	// serves go first), and must return when the message's context ends.
+	Yield func(*message.Message)
 }
 
 // NewRouter returns a Watermill router with the reactor as its only
@@ -93,6 +97,9 @@ func NewRouter(r *Reactor, cfg RouterConfig) (*message.Router, error) {
 			// Never skip silently: an event of ours that does not decode
 			// stops the reactor until it is fixed.
 			return fmt.Errorf("mail: decode message %s: %w", msg.UUID, err)
+		}
+		if cfg.Yield != nil {
+			cfg.Yield(msg)
 		}
 		return r.Handle(msg.Context(), event, Cause{EventID: msg.UUID, CorrelationID: meta.CorrelationID})
 	})

@@ -6,14 +6,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
+
 	"github.com/orgportal/onboarding/adapters/eventstoredb"
 	"github.com/orgportal/onboarding/domain"
 	"github.com/orgportal/onboarding/projections/mail"
+	"github.com/orgportal/onboarding/projections/priority"
 )
 
 // runRouter runs the reactor behind the real subscriber until the returned
-// stop is called.
-func (f *fixture) runRouter(m mail.Mailer, checkpoints eventstoredb.CheckpointStore) (stop func()) {
+// stop is called; configure, when given, changes the router's
+// configuration first.
+func (f *fixture) runRouter(m mail.Mailer, checkpoints eventstoredb.CheckpointStore, configure ...func(*mail.RouterConfig)) (stop func()) {
 	f.t.Helper()
 	quiet := slog.New(slog.DiscardHandler)
 	sub, err := eventstoredb.NewSubscriber(f.conn, eventstoredb.SubscriberConfig{
@@ -24,10 +28,14 @@ func (f *fixture) runRouter(m mail.Mailer, checkpoints eventstoredb.CheckpointSt
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	router, err := mail.NewRouter(f.newReactor(m), mail.RouterConfig{
+	cfg := mail.RouterConfig{
 		Subscriber: sub, Decode: f.codec.DecodeMessage, Logger: quiet,
 		Retry: mail.Retry{MaxRetries: 5, InitialInterval: 10 * time.Millisecond, MaxInterval: 50 * time.Millisecond},
-	})
+	}
+	for _, c := range configure {
+		c(&cfg)
+	}
+	router, err := mail.NewRouter(f.newReactor(m), cfg)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -82,6 +90,28 @@ func TestRouterRetriesTransientFailuresAndDeliversOnce(t *testing.T) {
 	}
 	if files := f.files(); len(files) != 1 {
 		t.Fatalf("outbox has %v", files)
+	}
+}
+
+// With a priority gate, the reactor sends nothing while a command is in
+// flight (within the gate's bound), and sends once it ends.
+func TestRouterYieldsToCommands(t *testing.T) {
+	f := newFixture(t)
+	gate := priority.New(time.Hour)
+	stop := f.runRouter(f.mailer, eventstoredb.NewMemoryCheckpoints(), func(cfg *mail.RouterConfig) {
+		cfg.Yield = func(msg *message.Message) { gate.Yield(msg.Context(), eventstoredb.MessageWritten(msg)) }
+	})
+	defer stop()
+	gate.Begin()
+	inv := f.invite("patient@example.test", time.Hour)
+	time.Sleep(500 * time.Millisecond)
+	if attempts, _ := f.mailer.counts(); attempts != 0 {
+		t.Fatalf("%d delivery attempts while a command was in flight, want 0", attempts)
+	}
+	gate.End()
+	f.waitSent(inv.InvitationID, 1)
+	if n, _ := gate.Stats(); n != 1 {
+		t.Errorf("gate counted %d yields, want 1", n)
 	}
 }
 

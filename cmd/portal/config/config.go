@@ -105,6 +105,9 @@ type Config struct {
 	// SessionCacheTTL is how long a checked session is trusted without
 	// reading it again; 0 turns the cache off.
 	SessionCacheTTL time.Duration
+	// BackgroundYield bounds how long the projections and the mail wait
+	// for the commands this replica serves (priority.Gate); 0: no wait.
+	BackgroundYield time.Duration
 	// PprofAddr is the loopback address of the pprof listener; empty: off.
 	PprofAddr string
 	// Role is RoleAll or RoleAPI (see APIOnly).
@@ -338,6 +341,11 @@ func Load(src Source) (Config, error) {
 	ttl, origin = src.Value(EnvSessionCacheTTL, DefaultSessionCacheTTL)
 	if c.SessionCacheTTL, err = time.ParseDuration(ttl); err != nil || c.SessionCacheTTL < 0 || c.SessionCacheTTL > time.Minute {
 		check(invalid(origin, ttl, "want a duration from 0 (no cache) to 1m, e.g. 1s"))
+	}
+
+	yield, origin := src.Value(EnvBackgroundYield, DefaultBackgroundYield)
+	if c.BackgroundYield, err = time.ParseDuration(yield); err != nil || c.BackgroundYield < 0 || c.BackgroundYield > 10*time.Minute {
+		check(invalid(origin, yield, "want a duration from 0 (off) to 10m, e.g. 30s"))
 	}
 
 	c.TrustedProxies, origin = src.Value(EnvTrustedProxies, "")

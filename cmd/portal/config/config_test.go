@@ -36,6 +36,7 @@ func TestLoadDefaults(t *testing.T) {
 		},
 		ConsistencyWait: 2 * time.Second,
 		SessionCacheTTL: time.Second,
+		BackgroundYield: 30 * time.Second,
 		MailConcurrency: 8,
 		Role:            RoleAll,
 	}
@@ -245,6 +246,7 @@ func TestBootstrapAndAPISettings(t *testing.T) {
 		EnvTrustedProxies:    "10.0.0.0/8, 192.168.1.1",
 		EnvConsistencyWait:   "250ms",
 		EnvSessionCacheTTL:   "0",
+		EnvBackgroundYield:   "0",
 		EnvMailConcurrency:   "1",
 	})})
 	if err != nil {
@@ -253,7 +255,7 @@ func TestBootstrapAndAPISettings(t *testing.T) {
 	want := Bootstrap{OrgName: "Acme", Email: "owner@acme.example", Password: "a long enough secret phrase"}
 	if c.Bootstrap != want || !c.Bootstrap.Enabled() || c.InvitationTTL != 72*time.Hour ||
 		!c.Limits.Client.Unlimited() || c.Limits.Subject != (httpapi.Rate{Events: 5, Per: time.Hour}) || c.Limits.InvitationsPerDay != 0 ||
-		len(c.TrustedProxyList()) != 2 || c.ConsistencyWait != 250*time.Millisecond || c.SessionCacheTTL != 0 || c.MailConcurrency != 1 {
+		len(c.TrustedProxyList()) != 2 || c.ConsistencyWait != 250*time.Millisecond || c.SessionCacheTTL != 0 || c.BackgroundYield != 0 || c.MailConcurrency != 1 {
 		t.Errorf("config: %+v", c)
 	}
 	// Secrets never print.
@@ -289,6 +291,9 @@ func TestBootstrapAndAPIValidation(t *testing.T) {
 		{"bad consistency wait", map[string]string{EnvConsistencyWait: "2"}, []string{EnvConsistencyWait}, ""},
 		{"negative session cache", map[string]string{EnvSessionCacheTTL: "-1s"}, []string{EnvSessionCacheTTL, "0 (no cache) to 1m"}, ""},
 		{"long session cache", map[string]string{EnvSessionCacheTTL: "5m"}, []string{EnvSessionCacheTTL}, ""},
+		{"negative background yield", map[string]string{EnvBackgroundYield: "-1s"}, []string{EnvBackgroundYield, "0 (off) to 10m"}, ""},
+		{"long background yield", map[string]string{EnvBackgroundYield: "1h"}, []string{EnvBackgroundYield}, ""},
+		{"bad background yield", map[string]string{EnvBackgroundYield: "30"}, []string{EnvBackgroundYield, `"30"`}, ""},
 		{"no mail concurrency", map[string]string{EnvMailConcurrency: "0"}, []string{EnvMailConcurrency, "1 to 64"}, ""},
 		{"mail concurrency too high", map[string]string{EnvMailConcurrency: "65"}, []string{EnvMailConcurrency}, ""},
 		{"mail concurrency not a number", map[string]string{EnvMailConcurrency: "eight"}, []string{EnvMailConcurrency, `"eight"`}, ""},

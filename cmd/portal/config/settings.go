@@ -33,6 +33,7 @@ const (
 	EnvTrustedProxies    = "PORTAL_TRUSTED_PROXIES"
 	EnvConsistencyWait   = "PORTAL_CONSISTENCY_WAIT"
 	EnvSessionCacheTTL   = "PORTAL_SESSION_CACHE_TTL"
+	EnvBackgroundYield   = "PORTAL_BACKGROUND_YIELD"
 	EnvAdminToken        = "PORTAL_ADMIN_TOKEN"
 	EnvRole              = "PORTAL_ROLE"
 )
@@ -75,6 +76,7 @@ const (
 	DefaultInvitationsPerDay = "1000"
 	DefaultConsistencyWait   = "2s"
 	DefaultSessionCacheTTL   = "1s"
+	DefaultBackgroundYield   = "30s"
 	DefaultMailConcurrency   = "8"
 )
 
@@ -141,6 +143,8 @@ func Settings() []Setting {
 			Usage: "how long a read given a consistency token waits for the read models to catch up before answering stale (Go duration, 1ms to 1m)"},
 		{Env: EnvSessionCacheTTL, Flag: "session-cache-ttl", Default: DefaultSessionCacheTTL, DefaultDoc: "`" + DefaultSessionCacheTTL + "`",
 			Usage: "how long a checked session is trusted without reading it again; a sign-out or removal through another replica takes effect here within this time (Go duration up to 1m; 0 turns the cache off)"},
+		{Env: EnvBackgroundYield, Flag: "background-yield", Default: DefaultBackgroundYield, DefaultDoc: "`" + DefaultBackgroundYield + "`",
+			Usage: "while this replica serves commands, its projections and mail wait for them, unless the next event is this old: how far behind the read models and the mail may fall during a burst of commands (Go duration up to 10m; 0 turns it off)"},
 		{Env: EnvAdminToken, Flag: "admin-token", DefaultDoc: "empty: the admin API is off",
 			Usage: "bearer token of the operator admin API (/api/v1/admin/projections: status, resume, rebuild), at least 32 characters (openssl rand -hex 32); prefer the variable: flags show in the process list"},
 		{Env: EnvRole, Flag: "role", Default: DefaultRole, DefaultDoc: "`" + DefaultRole + "`",

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/orgportal/onboarding/projections/priority"
+)
+
+// commandsFirst counts every request that may change something (any
+// method but GET, HEAD and OPTIONS) as a command in flight on gate, from
+// the moment its body is in until it is answered. Reads are not counted: a
+// read that waits for a consistency token waits for the very background
+// work the gate would hold back. Nor is a body on its way: a client that
+// sends one slowly must not hold the background back meanwhile, so the
+// body (up to bufferedBodyBytes, more than any route accepts) is read
+// before the command counts.
+func commandsFirst(gate *priority.Gate) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		switch c.Request.Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+			c.Next()
+			return
+		}
+		if gate != nil {
+			bufferBody(c.Request)
+		}
+		gate.Begin()
+		defer gate.End()
+		c.Next()
+	}
+}
+
+// bufferedBodyBytes bounds what commandsFirst reads ahead: the API takes 1
+// MiB at most, the pages' forms less, and a larger body is refused by the
+// route (413) as it reads on.
+const bufferedBodyBytes = 1<<20 + 1
+
+// bufferBody reads up to bufferedBodyBytes of r's body into memory and
+// leaves r.Body reading the same bytes, then whatever follows them, or
+// the error that stopped the read, where it happened.
+func bufferBody(r *http.Request) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return
+	}
+	body := r.Body
+	read, err := io.ReadAll(io.LimitReader(body, bufferedBodyBytes))
+	rest := io.Reader(body)
+	if err != nil {
+		rest = failedRead{err}
+	}
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(read), rest), body}
+}
+
+// failedRead answers every Read with the error a read ended with.
+type failedRead struct{ err error }
+
+func (f failedRead) Read([]byte) (int, error) { return 0, f.err }
+
+var (
+	metricYields = prometheus.NewDesc("portal_background_yields_total",
+		"Times a projection or the mail reactor waited for the commands in flight before handling an event (PORTAL_BACKGROUND_YIELD).", nil, nil)
+	metricYieldSeconds = prometheus.NewDesc("portal_background_yield_seconds_total",
+		"Time the projections and the mail reactor spent waiting for the commands in flight.", nil, nil)
+	metricYieldBound = prometheus.NewDesc("portal_background_yield_bound_seconds",
+		"How old an event may get before the background stops waiting for commands to handle it (0: it never waits).", nil, nil)
+)
+
+// gateCollector exports what the gate held back.
+type gateCollector struct{ gate *priority.Gate }
+
+func (c gateCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- metricYields
+	ch <- metricYieldSeconds
+	ch <- metricYieldBound
+}
+
+func (c gateCollector) Collect(ch chan<- prometheus.Metric) {
+	yields, waited := c.gate.Stats()
+	ch <- prometheus.MustNewConstMetric(metricYields, prometheus.CounterValue, float64(yields))
+	ch <- prometheus.MustNewConstMetric(metricYieldSeconds, prometheus.CounterValue, waited.Seconds())
+	ch <- prometheus.MustNewConstMetric(metricYieldBound, prometheus.GaugeValue, c.gate.MaxLag().Seconds())
+}
