@@ -84,7 +84,9 @@ func (g *Gate) Yield(ctx context.Context, written time.Time) {
 	if g == nil || written.IsZero() || g.inFlight.Load() == 0 {
 		return
 	}
-	left := time.Until(written.Add(g.maxLag))
+	// written is the event store's clock: a wait never exceeds maxLag,
+	// however far ahead of ours that clock runs.
+	left := min(time.Until(written.Add(g.maxLag)), g.maxLag)
 	if left <= 0 {
 		return
 	}

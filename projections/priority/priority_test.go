@@ -162,3 +162,17 @@ func TestGateUnderConcurrency(t *testing.T) {
 		t.Errorf("%d in flight after every End", g.InFlight())
 	}
 }
+
+// An event store whose clock runs ahead of ours cannot stretch a wait past
+// the bound.
+func TestYieldIsBoundedWhateverTheWrittenTime(t *testing.T) {
+	const bound = 100 * time.Millisecond
+	g := priority.New(bound)
+	g.Begin()
+	defer g.End()
+	start := time.Now()
+	returns(t, yielded(context.Background(), g, start.Add(time.Hour)), "an event written in our future")
+	if n, waited := g.Stats(); n != 1 || waited < bound {
+		t.Errorf("%d yields, %v waited; want one wait of the bound %v", n, waited, bound)
+	}
+}
