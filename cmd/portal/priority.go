@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/orgportal/onboarding/adapters/httpapi"
 	"github.com/orgportal/onboarding/projections/priority"
 )
 
@@ -26,7 +27,9 @@ func commandsFirst(gate *priority.Gate) gin.HandlerFunc {
 			c.Next()
 			return
 		}
-		if gate != nil {
+		// A body declared larger than any route takes is refused before
+		// it is read (httpkit.LimitBody): no need to read it ahead.
+		if gate != nil && c.Request.ContentLength <= httpapi.MaxBodyBytes {
 			bufferBody(c.Request)
 		}
 		gate.Begin()
@@ -35,10 +38,10 @@ func commandsFirst(gate *priority.Gate) gin.HandlerFunc {
 	}
 }
 
-// bufferedBodyBytes bounds what commandsFirst reads ahead: the API takes 1
-// MiB at most, the pages' forms less, and a larger body is refused by the
-// route (413) as it reads on.
-const bufferedBodyBytes = 1<<20 + 1
+// bufferedBodyBytes bounds what commandsFirst reads ahead: one byte more
+// than the largest body a route takes (the API's; the pages' forms take
+// less), so that the route still sees a larger one and refuses it (413).
+const bufferedBodyBytes = httpapi.MaxBodyBytes + 1
 
 // bufferBody reads up to bufferedBodyBytes of r's body into memory and
 // leaves r.Body reading the same bytes, then whatever follows them, or

@@ -88,14 +88,17 @@ func TestCommandsFirstCountsACommandOnceItsBodyIsIn(t *testing.T) {
 	r := gin.New()
 	r.Use(commandsFirst(gate))
 	type seen struct {
-		inFlight int64
-		body     []byte
-		err      error
+		inFlight  int64
+		readAhead int // bytes of the body read before the handler ran
+		body      []byte
+		err       error
 	}
 	seenBy := make(chan seen, 1)
+	readAhead := func() int { return -1 }
 	r.POST("/x", func(c *gin.Context) {
+		ahead := readAhead()
 		body, err := io.ReadAll(c.Request.Body)
-		seenBy <- seen{gate.InFlight(), body, err}
+		seenBy <- seen{gate.InFlight(), ahead, body, err}
 		c.Status(http.StatusNoContent)
 	})
 
@@ -122,12 +125,28 @@ func TestCommandsFirstCountsACommandOnceItsBodyIsIn(t *testing.T) {
 		t.Errorf("handler saw %d in flight, body %q, error %v", s.inFlight, s.body, s.err)
 	}
 
-	// A body larger than the read-ahead reaches the handler whole.
+	// A body larger than the read-ahead reaches the handler whole, and
+	// one declared that large is not read ahead at all (the routes refuse
+	// it unread).
 	big := bytes.Repeat([]byte("0123456789abcdef"), bufferedBodyBytes/16+100)
-	r.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/x", bytes.NewReader(big)))
-	if s := <-seenBy; !bytes.Equal(s.body, big) || s.err != nil {
-		t.Errorf("handler read %d of %d bytes, error %v", len(s.body), len(big), s.err)
+	for _, declared := range []bool{false, true} {
+		body := &countingReader{r: bytes.NewReader(big)}
+		req := httptest.NewRequest(http.MethodPost, "/x", body)
+		req.ContentLength = -1 // length unknown, as with a chunked body
+		if declared {
+			req.ContentLength = int64(len(big))
+		}
+		readAhead = func() int { return body.n }
+		r.ServeHTTP(httptest.NewRecorder(), req)
+		s := <-seenBy
+		if !bytes.Equal(s.body, big) || s.err != nil {
+			t.Errorf("declared %v: handler read %d of %d bytes, error %v", declared, len(s.body), len(big), s.err)
+		}
+		if want := map[bool]int{false: bufferedBodyBytes, true: 0}[declared]; s.readAhead != want {
+			t.Errorf("declared %v: %d bytes read before the handler, want %d", declared, s.readAhead, want)
+		}
 	}
+	readAhead = func() int { return -1 }
 
 	// A body cut short: the handler gets what came, then the error.
 	cut := errors.New("connection reset")
@@ -139,4 +158,16 @@ func TestCommandsFirstCountsACommandOnceItsBodyIsIn(t *testing.T) {
 	if n := gate.InFlight(); n != 0 {
 		t.Errorf("%d in flight after every request", n)
 	}
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
 }
