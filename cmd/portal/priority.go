@@ -69,9 +69,9 @@ func (f failedRead) Read([]byte) (int, error) { return 0, f.err }
 
 var (
 	metricYields = prometheus.NewDesc("portal_background_yields_total",
-		"Times a projection or the mail reactor waited for the commands in flight before handling an event (PORTAL_BACKGROUND_YIELD).", nil, nil)
+		"Times a projection or the mail reactor waited for commands before handling an event: for those in flight, or through the gaps between back-to-back ones (PORTAL_BACKGROUND_YIELD).", nil, nil)
 	metricYieldSeconds = prometheus.NewDesc("portal_background_yield_seconds_total",
-		"Time the projections and the mail reactor spent waiting for the commands in flight.", nil, nil)
+		"Time the projections and the mail reactor spent waiting for commands.", nil, nil)
 	metricYieldBound = prometheus.NewDesc("portal_background_yield_bound_seconds",
 		"How old an event may get before the background stops waiting for commands to handle it (0: it never waits).", nil, nil)
 )
